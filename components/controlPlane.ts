@@ -1,0 +1,186 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import * as tls from "@pulumi/tls";
+import { ApiServerLoadBalancer } from "./apiServerLoadBalancer";
+import { ClientCert } from "./clientCert";
+import { Connection } from "./controlPlaneService";
+import { Kubeconfig } from "./kubeconfig";
+import { MasterNode } from "./masterNode";
+import { PrivateCA } from "./privateCA";
+import { ClusterConfig } from "./lib/config";
+import { etcdClientUrl, paths, pkiFile, serviceNames } from "./lib/flags";
+import { identities } from "./lib/pki";
+
+export interface ControlPlaneArgs {
+    /** Validated cluster config (see `validateConfig`). */
+    config: ClusterConfig;
+    /** SSH private key for every host (secret). */
+    sshPrivateKey: pulumi.Input<string>;
+    /** Local directory with the binaries. */
+    binDir: string;
+}
+
+export interface CertificateExpiry {
+    name: string;
+    notAfter: string;
+}
+
+/** An HA control plane over N masters: the PKI, one MasterNode per master, and the VIP load balancer. */
+export class ControlPlane extends pulumi.ComponentResource {
+    /** `https://<vip>:<port>`. */
+    public readonly endpoint: pulumi.Output<string>;
+    public readonly kubernetesCaCertPem: pulumi.Output<string>;
+    /** Secret. */
+    public readonly kubernetesCaKeyPem: pulumi.Output<string>;
+    public readonly etcdCaCertPem: pulumi.Output<string>;
+    /** Secret: a cluster-admin kubeconfig (O=system:masters) pointing at the VIP. */
+    public readonly adminKubeconfig: pulumi.Output<string>;
+    /** Every certificate with its expiry, sorted by expiry. */
+    public readonly certificates: pulumi.Output<CertificateExpiry[]>;
+    public readonly masters: MasterNode[];
+
+    constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("k8scp:index:ControlPlane", name, {}, opts);
+        const c = args.config;
+        const child = { parent: this };
+        const key = pulumi.secret(args.sshPrivateKey);
+        const connection = (t: { address: string; sshUser: string; sshPort: number; hostKey?: string }): Connection => ({
+            host: t.address,
+            port: t.sshPort,
+            user: t.sshUser,
+            privateKey: key,
+            hostKey: t.hostKey,
+            // Fail in about half a minute (not 150 s) when a host does not answer, naming it in the error.
+            dialErrorLimit: 3,
+            perDialTimeout: 10,
+        });
+        const ca = (id: string, commonName: string) =>
+            new PrivateCA(`${name}-${id}`, { commonName, validityHours: c.caValidityHours }, child);
+        const kubernetesCA = ca("kubernetes-ca", "kubernetes-ca");
+        const etcdCA = ca("etcd-ca", "etcd-ca");
+        const frontProxyCA = ca("front-proxy-ca", "front-proxy-ca");
+        const saKey = new tls.PrivateKey(
+            `${name}-service-account-key`,
+            { algorithm: "RSA", rsaBits: 2048 },
+            { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
+        );
+        const pki = {
+            kubernetesCA,
+            etcdCA,
+            frontProxyCA,
+            serviceAccountPrivateKeyPem: pulumi.secret(saKey.privateKeyPem),
+            serviceAccountPublicKeyPem: saKey.publicKeyPem,
+        };
+        const members = c.masters.map((m) => ({ name: m.name, address: m.address }));
+
+        // etcd members start together; this gate waits until the cluster has quorum and every member is healthy.
+        this.masters = [];
+        let startedAll: (r: pulumi.Resource[]) => void = () => undefined;
+        const etcdStarted = new Promise<pulumi.Resource[]>((resolve) => (startedAll = resolve));
+        const first = c.masters[0];
+        const etcdPki = (f: string) => pkiFile(serviceNames.etcd, f);
+        const etcdGate = new command.remote.Command(
+            `${name}-etcd-cluster-healthy`,
+            {
+                connection: connection(first),
+                create: [
+                    `for i in $(seq 1 120); do`,
+                    `  if sudo -n ${paths.bin}/etcdctl --endpoints=${members.map(etcdClientUrl).join(",")} --cacert=${etcdPki("etcd-ca.pem")} --cert=${etcdPki("etcd-server.pem")} --key=${etcdPki("etcd-server-key.pem")} endpoint health >/dev/null 2>&1; then echo "etcd: ${members.length} members healthy"; exit 0; fi`,
+                    `  sleep 1`,
+                    `done`,
+                    `echo "etcd cluster not healthy after 120 s" >&2; exit 1`,
+                ].join("\n"),
+                triggers: [members.map((m) => `${m.name}=${m.address}`).join(",")],
+                logging: "stdoutAndStderr",
+            },
+            { parent: this, dependsOn: etcdStarted },
+        );
+
+        let previous: MasterNode | undefined;
+        for (const m of c.masters) {
+            const node: MasterNode = new MasterNode(
+                `${name}-${m.name}`,
+                {
+                    self: { name: m.name, address: m.address },
+                    members,
+                    connection: connection(m),
+                    pki,
+                    binDir: args.binDir,
+                    vip: c.loadBalancer.address,
+                    serviceCidr: c.serviceCidr,
+                    clusterCidr: c.clusterCidr,
+                    nodeCidrMaskSize: c.nodeCidrMaskSize,
+                    clusterDomain: c.clusterDomain,
+                    clusterName: c.clusterName,
+                    certValidityHours: c.certValidityHours,
+                    certEarlyRenewalHours: c.certEarlyRenewalHours,
+                    extraArgs: {
+                        etcd: c.etcd.extraArgs,
+                        apiserver: c.apiserver.extraArgs,
+                        controllerManager: c.controllerManager.extraArgs,
+                        scheduler: c.scheduler.extraArgs,
+                    },
+                    previous,
+                    etcdHealthy: etcdGate,
+                },
+                child,
+            );
+            this.masters.push(node);
+            previous = node;
+        }
+        // The gate runs after every member was started (they start without waiting for each other).
+        startedAll(this.masters.map((n) => n.etcd.ready));
+
+        const lb = c.loadBalancer;
+        const lbComponent = lb.manage
+            ? new ApiServerLoadBalancer(
+                  `${name}-lb`,
+                  { connection: connection(lb), port: lb.port, backends: members, waitFor: this.masters.map((n) => n.apiserver.ready) },
+                  child,
+              )
+            : undefined;
+
+        const admin = new ClientCert(
+            `${name}-admin`,
+            { ca: kubernetesCA, ...identities.admin, validityHours: c.certValidityHours, earlyRenewalHours: c.certEarlyRenewalHours },
+            child,
+        );
+        const adminKubeconfig = new Kubeconfig(
+            `${name}-admin`,
+            {
+                vip: lb.address,
+                vipPort: lb.port,
+                clusterName: c.clusterName,
+                caCertPem: kubernetesCA.certPem,
+                userName: identities.admin.commonName,
+                clientCertPem: admin.certPem,
+                clientKeyPem: admin.privateKeyPem,
+            },
+            { parent: this, dependsOn: lbComponent ? [lbComponent.ready] : [] },
+        );
+
+        this.endpoint = pulumi.output(`https://${lb.address}:${lb.port}`);
+        this.kubernetesCaCertPem = kubernetesCA.certPem;
+        this.kubernetesCaKeyPem = kubernetesCA.privateKeyPem;
+        this.etcdCaCertPem = etcdCA.certPem;
+        this.adminKubeconfig = adminKubeconfig.content;
+        const named: [string, pulumi.Output<string>][] = [
+            ["kubernetes-ca", kubernetesCA.notAfter],
+            ["etcd-ca", etcdCA.notAfter],
+            ["front-proxy-ca", frontProxyCA.notAfter],
+            ["admin", admin.notAfter],
+            ...this.masters.flatMap((n, i) =>
+                Object.entries(n.certificates).map(([id, cert]) => [`${c.masters[i].name}/${id}`, cert.notAfter] as [string, pulumi.Output<string>]),
+            ),
+        ];
+        this.certificates = pulumi
+            .all(named.map(([n, t]) => t.apply((notAfter) => ({ name: n, notAfter }))))
+            .apply((list) => [...list].sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.name.localeCompare(b.name)));
+        this.registerOutputs({
+            endpoint: this.endpoint,
+            kubernetesCaCertPem: this.kubernetesCaCertPem,
+            adminKubeconfig: this.adminKubeconfig,
+            certificates: this.certificates,
+        });
+    }
+}

@@ -1,0 +1,164 @@
+import * as fs from "node:fs";
+import * as path from "node:path";
+import * as pulumi from "@pulumi/pulumi";
+import * as command from "@pulumi/command";
+import { paths, serviceDir } from "./lib/flags";
+import { HealthCheck, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
+import { renderUnit } from "./lib/systemd";
+
+export type Connection = command.types.input.remote.ConnectionArgs;
+
+export interface ServiceFileArgs {
+    /** Absolute path on the host; keep it under /etc/kubernetes/<service>/ so delete removes it. */
+    path: string;
+    content: pulumi.Input<string>;
+    /** Octal mode. Default: "0644"; use "0600" for keys and kubeconfigs with keys. */
+    mode?: string;
+}
+
+export interface ControlPlaneServiceArgs {
+    /** SSH connection to the host. Keep the object stable: a change replaces every resource on the host. */
+    connection: pulumi.Input<Connection>;
+    /** systemd unit name without `.service`, e.g. "kube-scheduler". */
+    service: string;
+    description: string;
+    /** Dedicated system user the service runs as and that owns its files. Default: the service name. */
+    user?: string;
+    /** Binaries to install to /usr/local/bin; the first is ExecStart. `localPath` is on the Pulumi machine. */
+    binaries: { name: string; localPath: string }[];
+    /** Command-line flags, already rendered (`--name=value`). */
+    args: pulumi.Input<string[]>;
+    /** Certificates, keys, kubeconfigs and other files the service reads. Default: none. */
+    files?: ServiceFileArgs[];
+    /** Variables written to /etc/kubernetes/<service>/environment and loaded with EnvironmentFile. Default: none. */
+    environment?: pulumi.Input<Record<string, string>>;
+    /** Directories the service owns (0700), e.g. a data dir; removed on delete. Default: none. */
+    dataDirs?: string[];
+    /** "notify" for binaries that report readiness to systemd. Default: "simple". */
+    unitType?: "simple" | "notify";
+    /** Units ordered before this one and wanted by it, e.g. ["etcd.service"]. Default: none. */
+    after?: string[];
+    /** The endpoint that must answer before the service counts as created or updated. */
+    health: HealthCheck;
+    /** Start without waiting for health on first creation (etcd members). Default: false. */
+    bootstrapWithoutWait?: boolean;
+    /** Resource that must exist before binaries are staged (the host preparation step). */
+    hostReady?: pulumi.Input<pulumi.Resource>;
+    /**
+     * Resources whose health gates this service's install or restart, e.g. the same service on the
+     * previous master (rolling order) or the local etcd. Default: none.
+     */
+    waitFor?: pulumi.Input<pulumi.Resource>[];
+}
+
+const hashCache = new Map<string, string>();
+/** sha256 of a local file, cached by path, size and mtime (binaries are large and shared by masters). */
+export function fileSha256(p: string): string {
+    const st = fs.statSync(p);
+    const k = `${p}:${st.size}:${st.mtimeMs}`;
+    let h = hashCache.get(k);
+    if (!h) {
+        h = sha256(fs.readFileSync(p));
+        hashCache.set(k, h);
+    }
+    return h;
+}
+
+/**
+ * One systemd service on one host over SSH. Binaries are staged with CopyToRemote (only when their
+ * content changes); everything else happens in a single SSH session per change: user, files (keys 0600,
+ * owned by the service user), unit, daemon-reload, enable, restart, and a wait for the health endpoint.
+ * The step re-runs, and the service restarts, only when one of its inputs changed.
+ */
+export class ControlPlaneService extends pulumi.ComponentResource {
+    /** The unit file as written to the host. */
+    public readonly unit: pulumi.Output<string>;
+    /** sha256 of everything the service depends on; it changes exactly when the service restarts. */
+    public readonly revision: pulumi.Output<string>;
+    /** The step that installs and starts the service; depend on it to order other work after health. */
+    public readonly ready: command.remote.Command;
+
+    constructor(name: string, args: ControlPlaneServiceArgs, opts?: pulumi.ComponentResourceOptions) {
+        super("k8scp:index:ControlPlaneService", name, {}, opts);
+        const user = args.user ?? args.service;
+        if (args.binaries.length === 0) throw new Error(`ControlPlaneService ${name}: at least one binary is required`);
+        const binaries = args.binaries.map((b) => {
+            if (!fs.existsSync(b.localPath)) {
+                throw new Error(`ControlPlaneService ${name}: binary ${b.localPath} not found; build it with 'npm run toolchain' or set k8scp:binDir`);
+            }
+            return { name: b.name, localPath: path.resolve(b.localPath), sha256: fileSha256(b.localPath) };
+        });
+        const copies = binaries.map(
+            (b) =>
+                new command.remote.CopyToRemote(
+                    `${name}-${b.name}`,
+                    {
+                        connection: args.connection,
+                        source: new pulumi.asset.FileAsset(b.localPath),
+                        remotePath: `${paths.staging}/${b.name}`,
+                        triggers: [b.sha256],
+                    },
+                    { parent: this, dependsOn: args.hostReady ? [args.hostReady] : [] },
+                ),
+        );
+
+        const envPath = `${serviceDir(args.service)}/environment`;
+        this.unit = pulumi.output(args.args).apply((flags) =>
+            renderUnit({
+                description: args.description,
+                exec: `${paths.bin}/${binaries[0].name}`,
+                args: flags,
+                user,
+                type: args.unitType,
+                after: args.after,
+                wants: args.after,
+                environmentFile: args.environment ? envPath : undefined,
+                documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/",
+            }),
+        );
+        const files = (args.files ?? []).map((f) => pulumi.output(f.content).apply((content) => ({ path: f.path, mode: f.mode, content })));
+        if (args.environment) {
+            files.push(
+                pulumi.output(args.environment).apply((env) => ({
+                    path: envPath,
+                    mode: "0600",
+                    content: Object.entries(env)
+                        .map(([k, v]) => `${k}=${JSON.stringify(v)}\n`)
+                        .join(""),
+                })),
+            );
+        }
+        const script = pulumi.all([this.unit, pulumi.all(files)]).apply(([unit, fs_]) =>
+            renderServiceScript({
+                name: args.service,
+                user,
+                unit,
+                binaries: binaries.map(({ name: n, sha256: s }) => ({ name: n, sha256: s })),
+                files: fs_,
+                dataDirs: args.dataDirs,
+                health: args.health,
+                bootstrapWithoutWait: args.bootstrapWithoutWait,
+            }),
+        );
+        this.revision = pulumi.unsecret(script.apply((s) => sha256(s)));
+        this.ready = new command.remote.Command(
+            `${name}`,
+            {
+                connection: args.connection,
+                create: sudoScript("create"),
+                update: sudoScript("update"),
+                delete: sudoScript("delete"),
+                stdin: pulumi.secret(script),
+                logging: "none",
+            },
+            {
+                parent: this,
+                dependsOn: [...copies, ...(args.waitFor ?? [])],
+                // The old instance's delete would remove what the new one just installed on the same host.
+                deleteBeforeReplace: true,
+                additionalSecretOutputs: ["stdout", "stderr"],
+            },
+        );
+        this.registerOutputs({ unit: this.unit, revision: this.revision });
+    }
+}

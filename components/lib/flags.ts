@@ -1,0 +1,195 @@
+// Command-line flags of each control-plane binary, as the runbooks set them (modern equivalents). Pure.
+
+/** Where everything lives on a master. */
+export const paths = {
+    bin: "/usr/local/bin",
+    /** Each service owns /etc/kubernetes/<service>/ (0700, its user): its certs, keys and kubeconfig. */
+    conf: "/etc/kubernetes",
+    etcdData: "/var/lib/etcd",
+    logs: "/var/log/kubernetes",
+    /** Binaries are copied here by the SSH user first (no root needed), then installed by the service step. */
+    staging: "/var/lib/k8scp/staging",
+} as const;
+
+export const serviceNames = {
+    etcd: "etcd",
+    apiserver: "kube-apiserver",
+    controllerManager: "kube-controller-manager",
+    scheduler: "kube-scheduler",
+} as const;
+
+/** The directory a service owns. */
+export const serviceDir = (service: string) => `${paths.conf}/${service}`;
+/** A certificate or key file of a service. */
+export const pkiFile = (service: string, f: string) => `${serviceDir(service)}/pki/${f}`;
+/** The kubeconfig of a service. */
+export const kubeconfigPath = (service: string) => `${serviceDir(service)}/kubeconfig`;
+export const auditPolicyPath = `${serviceDir("kube-apiserver")}/audit-policy.yaml`;
+export const auditLogPath = `${paths.logs}/kube-apiserver/audit.log`;
+
+export type FlagValue = string | number | boolean | string[];
+export type Flags = Record<string, FlagValue>;
+
+/** Renders flags as `--name=value`, sorted by name, with `extraArgs` overriding or adding. */
+export function renderArgs(flags: Flags, extraArgs: Record<string, string> = {}): string[] {
+    const merged: Record<string, string> = {};
+    for (const [k, v] of Object.entries(flags)) merged[k] = Array.isArray(v) ? v.join(",") : String(v);
+    for (const [k, v] of Object.entries(extraArgs)) merged[k.replace(/^--/, "")] = v;
+    return Object.keys(merged)
+        .sort()
+        .map((k) => `--${k}=${merged[k]}`);
+}
+
+export interface Member {
+    name: string;
+    address: string;
+}
+
+export const etcdClientUrl = (m: Member) => `https://${m.address}:2379`;
+export const etcdPeerUrl = (m: Member) => `https://${m.address}:2380`;
+
+export function etcdFlags(a: { self: Member; members: Member[]; clusterName: string; initialClusterState?: "new" | "existing" }): Flags {
+    const pki = (f: string) => pkiFile(serviceNames.etcd, f);
+    return {
+        name: a.self.name,
+        "data-dir": paths.etcdData,
+        "listen-client-urls": [etcdClientUrl(a.self), "https://127.0.0.1:2379"],
+        "advertise-client-urls": etcdClientUrl(a.self),
+        "listen-peer-urls": etcdPeerUrl(a.self),
+        "initial-advertise-peer-urls": etcdPeerUrl(a.self),
+        "initial-cluster": a.members.map((m) => `${m.name}=${etcdPeerUrl(m)}`),
+        "initial-cluster-state": a.initialClusterState ?? "new",
+        "initial-cluster-token": `${a.clusterName}-etcd`,
+        "cert-file": pki("etcd-server.pem"),
+        "key-file": pki("etcd-server-key.pem"),
+        "client-cert-auth": true,
+        "trusted-ca-file": pki("etcd-ca.pem"),
+        "peer-cert-file": pki("etcd-peer.pem"),
+        "peer-key-file": pki("etcd-peer-key.pem"),
+        "peer-client-cert-auth": true,
+        "peer-trusted-ca-file": pki("etcd-ca.pem"),
+        "listen-metrics-urls": "http://127.0.0.1:2381",
+        "auto-compaction-mode": "periodic",
+        "auto-compaction-retention": "1h",
+        "quota-backend-bytes": 8589934592,
+        "heartbeat-interval": 250,
+        "election-timeout": 2500,
+    };
+}
+
+export const admissionPlugins = [
+    "NamespaceLifecycle",
+    "LimitRanger",
+    "ServiceAccount",
+    "DefaultStorageClass",
+    "DefaultTolerationSeconds",
+    "MutatingAdmissionWebhook",
+    "ValidatingAdmissionWebhook",
+    "ResourceQuota",
+    "NodeRestriction",
+];
+
+export function apiserverFlags(a: {
+    address: string;
+    etcdMembers: Member[];
+    serviceCidr: string;
+    clusterDomain: string;
+    apiserverCount: number;
+}): Flags {
+    const pki = (f: string) => pkiFile(serviceNames.apiserver, f);
+    return {
+        "advertise-address": a.address,
+        "bind-address": a.address,
+        "secure-port": 6443,
+        "etcd-servers": a.etcdMembers.map(etcdClientUrl),
+        "etcd-cafile": pki("etcd-ca.pem"),
+        "etcd-certfile": pki("apiserver-etcd-client.pem"),
+        "etcd-keyfile": pki("apiserver-etcd-client-key.pem"),
+        "service-cluster-ip-range": a.serviceCidr,
+        "service-node-port-range": "30000-32767",
+        "enable-admission-plugins": admissionPlugins,
+        "authorization-mode": ["Node", "RBAC"],
+        "allow-privileged": true,
+        "client-ca-file": pki("ca.pem"),
+        "tls-cert-file": pki("apiserver.pem"),
+        "tls-private-key-file": pki("apiserver-key.pem"),
+        "kubelet-client-certificate": pki("apiserver-kubelet-client.pem"),
+        "kubelet-client-key": pki("apiserver-kubelet-client-key.pem"),
+        "service-account-issuer": `https://kubernetes.default.svc.${a.clusterDomain}`,
+        "service-account-key-file": pki("sa.pub"),
+        "service-account-signing-key-file": pki("sa.key"),
+        "requestheader-client-ca-file": pki("front-proxy-ca.pem"),
+        "requestheader-allowed-names": "front-proxy-client",
+        "requestheader-extra-headers-prefix": "X-Remote-Extra-",
+        "requestheader-group-headers": "X-Remote-Group",
+        "requestheader-username-headers": "X-Remote-User",
+        "proxy-client-cert-file": pki("front-proxy-client.pem"),
+        "proxy-client-key-file": pki("front-proxy-client-key.pem"),
+        "enable-aggregator-routing": true,
+        "audit-log-path": auditLogPath,
+        "audit-log-maxage": 30,
+        "audit-log-maxbackup": 10,
+        "audit-log-maxsize": 100,
+        "audit-policy-file": auditPolicyPath,
+        "apiserver-count": a.apiserverCount,
+        "endpoint-reconciler-type": "lease",
+        "event-ttl": "168h",
+        profiling: false,
+        v: 2,
+    };
+}
+
+export function controllerManagerFlags(a: {
+    address: string;
+    clusterCidr: string;
+    nodeCidrMaskSize: number;
+    clusterName: string;
+    serviceCidr: string;
+}): Flags {
+    const kc = kubeconfigPath(serviceNames.controllerManager);
+    const pki = (f: string) => pkiFile(serviceNames.controllerManager, f);
+    return {
+        "bind-address": a.address,
+        "secure-port": 10257,
+        kubeconfig: kc,
+        "authentication-kubeconfig": kc,
+        "authorization-kubeconfig": kc,
+        "allocate-node-cidrs": true,
+        "cluster-cidr": a.clusterCidr,
+        "node-cidr-mask-size": a.nodeCidrMaskSize,
+        "cluster-name": a.clusterName,
+        "cluster-signing-cert-file": pki("ca.pem"),
+        "cluster-signing-key-file": pki("ca-key.pem"),
+        "root-ca-file": pki("ca.pem"),
+        "client-ca-file": pki("ca.pem"),
+        "requestheader-client-ca-file": pki("front-proxy-ca.pem"),
+        "service-account-private-key-file": pki("sa.key"),
+        "service-cluster-ip-range": a.serviceCidr,
+        "use-service-account-credentials": true,
+        controllers: ["*", "bootstrapsigner", "tokencleaner"],
+        "leader-elect": true,
+        profiling: false,
+        v: 2,
+    };
+}
+
+export function schedulerFlags(a: { address: string }): Flags {
+    const kc = kubeconfigPath(serviceNames.scheduler);
+    return {
+        "bind-address": a.address,
+        "secure-port": 10259,
+        kubeconfig: kc,
+        "authentication-kubeconfig": kc,
+        "authorization-kubeconfig": kc,
+        "leader-elect": true,
+        v: 2,
+    };
+}
+
+/** Health endpoints each service must answer before it counts as created or updated. */
+export const healthUrls = {
+    etcd: (address: string) => `https://${address}:2379/health`,
+    apiserver: (address: string) => `https://${address}:6443/readyz`,
+    controllerManager: (address: string) => `https://${address}:10257/healthz`,
+    scheduler: (address: string) => `https://${address}:10259/healthz`,
+};

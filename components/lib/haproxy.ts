@@ -1,0 +1,36 @@
+// HAProxy configuration for the API server VIP. Pure.
+
+export interface Backend {
+    name: string;
+    address: string;
+}
+
+/** TCP pass-through on :port to every API server, each checked with an HTTPS GET /readyz. */
+export function renderHaproxyConfig(a: { port: number; backends: Backend[] }): string {
+    const servers = a.backends.map(
+        (b) => `    server ${b.name} ${b.address}:6443 check check-ssl verify none inter 2s fall 2 rise 2`,
+    );
+    return [
+        "# k8scp: kube-apiserver load balancer (managed by Pulumi; edits are overwritten)",
+        "global",
+        "    log stdout format raw local0 info",
+        "    maxconn 4096",
+        "defaults",
+        "    mode tcp",
+        "    log global",
+        "    option tcplog",
+        "    timeout connect 5s",
+        "    timeout client 1h",
+        "    timeout server 1h",
+        "frontend kube-apiserver",
+        `    bind *:${a.port}`,
+        "    default_backend kube-apiserver",
+        "backend kube-apiserver",
+        "    option httpchk GET /readyz",
+        "    http-check expect status 200",
+        "    balance roundrobin",
+        "    default-server on-marked-down shutdown-sessions",
+        ...servers,
+        "",
+    ].join("\n");
+}

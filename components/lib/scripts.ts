@@ -1,0 +1,173 @@
+// Shell scripts run on the hosts over SSH. Pure: they are rendered here and passed on the command's
+// stdin (never on its command line, where `ps` would show them, and never echoed: they carry keys).
+import { createHash } from "node:crypto";
+import { paths } from "./flags";
+
+export interface ServiceFile {
+    /** Absolute path on the host. */
+    path: string;
+    content: string;
+    /** Octal mode; key material and kubeconfigs with keys are 0600. Default 0644. */
+    mode?: string;
+}
+
+export interface ServiceBinary {
+    /** File name under the staging dir and under /usr/local/bin. */
+    name: string;
+    sha256: string;
+}
+
+export interface HealthCheck {
+    /** An HTTPS URL that must answer 2xx, or "tcp://host:port" that must accept a connection. */
+    url: string;
+    /** CA file to verify the server with; without it the check skips verification (self-signed serving certs). */
+    caFile?: string;
+    clientCertFile?: string;
+    clientKeyFile?: string;
+    /** Seconds to wait for the endpoint (default 180). */
+    timeoutSeconds?: number;
+}
+
+export interface ServiceScriptSpec {
+    /** systemd unit name without `.service`. */
+    name: string;
+    /** System user the service runs as and that owns its files; created when missing (not for "root"). */
+    user: string;
+    unit: string;
+    binaries: ServiceBinary[];
+    files: ServiceFile[];
+    /** Directories the service owns (0700), e.g. etcd's data dir; removed on delete. */
+    dataDirs?: string[];
+    health: HealthCheck;
+    /** On first creation start without waiting for health (etcd members only become healthy together). */
+    bootstrapWithoutWait?: boolean;
+    /** Executables that must already exist on the host (e.g. a distribution's haproxy). */
+    requires?: string[];
+    /** A command that validates the written files before the (re)start. */
+    validate?: string;
+    /** Reload instead of restart when the service already runs. */
+    reload?: boolean;
+}
+
+/** Directories holding the files, with their ancestors below /etc/kubernetes, parents first. */
+export function serviceDirs(files: ServiceFile[]): string[] {
+    const out = new Set<string>();
+    for (const f of files) {
+        let d = f.path.replace(/\/[^/]+$/, "");
+        while (d.startsWith(`${paths.conf}/`)) {
+            out.add(d);
+            d = d.replace(/\/[^/]+$/, "");
+        }
+    }
+    return [...out].sort();
+}
+
+export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+function fileBlock(f: ServiceFile, owner: string): string {
+    const data = Buffer.from(f.content, "utf8").toString("base64").replace(/(.{76})/g, "$1\n");
+    return `put_file ${q(f.path)} ${f.mode ?? "0644"} ${q(owner)} <<'K8SCP_EOF'\n${data}\nK8SCP_EOF`;
+}
+
+/**
+ * The one script that installs, updates or removes a service: `bash -s -- create|update|delete`.
+ * create/update: user, directories, binaries (from staging, only when their hash differs), files
+ * (atomically, with owner and mode), unit, daemon-reload, enable, (re)start, then wait for health.
+ * delete: stop, disable and remove everything it created. Output never contains file contents.
+ */
+export function renderServiceScript(s: ServiceScriptSpec): string {
+    const unitPath = `/etc/systemd/system/${s.name}.service`;
+    const dirs = serviceDirs(s.files);
+    const h = s.health;
+    const isRoot = s.user === "root";
+    const owned = [...dirs, ...(s.dataDirs ?? [])];
+    return `#!/bin/bash
+# k8scp: ${s.name} (managed by Pulumi; edits are overwritten)
+set -euo pipefail
+umask 022
+action="\${1:-create}"
+svc=${q(s.name)}
+user=${q(s.user)}
+unit=${q(unitPath)}
+say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
+
+if [ "$action" = delete ]; then
+  systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
+  rm -f "$unit"
+  systemctl daemon-reload
+  systemctl reset-failed "$svc.service" >/dev/null 2>&1 || true
+${s.binaries.map((b) => `  rm -f ${q(`${paths.bin}/${b.name}`)} ${q(`${paths.staging}/${b.name}`)}`).join("\n")}
+${owned.map((d) => `  rm -rf ${q(d)}`).join("\n")}
+${isRoot ? "" : `  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi\n`}  say "removed"
+  exit 0
+fi
+
+put_file() { # path mode owner; content as base64 on stdin; atomic, never printed
+  local dst="$1" mode="$2" owner="$3" tmp
+  tmp=$(mktemp "$(dirname "$dst")/.k8scp.XXXXXX")
+  base64 -d >"$tmp"
+  chown "$owner:$owner" "$tmp"; chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dst"
+}
+put_bin() { # name sha256
+  local dst="${paths.bin}/$1" src="${paths.staging}/$1"
+  if [ -f "$dst" ] && echo "$2  $dst" | sha256sum --check --status; then return 0; fi
+  if ! echo "$2  $src" | sha256sum --check --status; then say "binary $1 missing or changed in ${paths.staging}; run pulumi up again"; exit 3; fi
+  install -m 0755 -o root -g root "$src" "$dst"
+}
+
+${(s.requires ?? []).map((r) => `[ -x ${q(r)} ] || { say "${r} is missing on this host; install it first (Debian: apt-get install ${r.replace(/^.*\//, "")})"; exit 4; }`).join("\n")}
+${isRoot ? "" : `id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"`}
+install -d -m 0755 -o root -g root ${q(paths.conf)}
+${dirs.map((d) => `install -d -m 0700 -o "$user" -g "$user" ${q(d)}`).join("\n")}
+${(s.dataDirs ?? []).map((d) => `install -d -m 0700 -o "$user" -g "$user" ${q(d)}`).join("\n")}
+${s.binaries.map((b) => `put_bin ${q(b.name)} ${b.sha256}`).join("\n")}
+${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
+${fileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
+systemctl daemon-reload
+systemctl enable "$svc.service" >/dev/null 2>&1
+
+if [ "$action" = create ] && [ ${s.bootstrapWithoutWait ? 1 : 0} = 1 ]; then
+  systemctl restart --no-block "$svc.service"
+  say "started (health is checked once every member runs)"
+  exit 0
+fi
+${s.validate ? `${s.validate} || { say "configuration rejected by: ${s.validate}"; exit 5; }` : ""}
+systemctl ${s.reload ? "reload-or-restart" : "restart"} "$svc.service"
+deadline=$((SECONDS + ${h.timeoutSeconds ?? 180}))
+until ${healthCommand(h)} 2>/dev/null; do
+  if [ $SECONDS -ge $deadline ]; then
+    say "not healthy after ${h.timeoutSeconds ?? 180}s at ${h.url}; last log lines:"
+    journalctl -u "$svc.service" -n 25 --no-pager -o cat >&2 || true
+    exit 1
+  fi
+  sleep 1
+done
+say "healthy at ${h.url}"
+`;
+}
+
+/** A shell command that succeeds once the health endpoint answers. */
+export function healthCommand(h: HealthCheck): string {
+    const tcp = /^tcp:\/\/([^:/]+):(\d+)$/.exec(h.url);
+    if (tcp) return `timeout 3 bash -c ${q(`</dev/tcp/${tcp[1]}/${tcp[2]}`)}`;
+    const curl = ["curl", "-fsS", "--max-time", "3", "-o", "/dev/null"];
+    if (h.caFile) curl.push("--cacert", h.caFile);
+    else curl.push("--insecure");
+    if (h.clientCertFile && h.clientKeyFile) curl.push("--cert", h.clientCertFile, "--key", h.clientKeyFile);
+    curl.push(h.url);
+    return curl.map((w) => (w.startsWith("-") ? w : q(w))).join(" ");
+}
+
+/** Prepares a host: the staging directory the SSH user copies binaries into. */
+export function renderHostPrepScript(sshUser: string): string {
+    return `set -eu
+sudo -n install -d -m 0755 -o root -g root /var/lib/k8scp
+sudo -n install -d -m 0700 -o ${q(sshUser)} ${q(paths.staging)}
+`;
+}
+
+/** The command line that runs a stdin script as root: `sudo -n bash -s -- <action>`. */
+export const sudoScript = (action: "create" | "update" | "delete") => `sudo -n bash -s -- ${action}`;
