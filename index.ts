@@ -13,29 +13,39 @@ async function main() {
     const config = validateConfig(rawConfigFromPulumi(pulumi.runtime.allConfig()));
     const pcfg = new pulumi.Config(CONFIG_NAMESPACE);
 
-    const binDir = expandHome(
-        config.binDir ?? (process.env.K8SCP_TOOLCHAIN_DIR ? path.join(process.env.K8SCP_TOOLCHAIN_DIR, "bin") : ""),
-    );
-    if (!binDir) throw new ConfigError([`${CONFIG_NAMESPACE}:binDir: not set; point it at the directory with kube-apiserver, etcd, ... (npm run toolchain prints it)`]);
+    const binDir = expandHome(config.binDir ?? (process.env.K8SCP_TOOLCHAIN_DIR ? path.join(process.env.K8SCP_TOOLCHAIN_DIR, "bin") : ""));
+    if (!binDir)
+        throw new ConfigError([
+            `${CONFIG_NAMESPACE}:binDir: not set; point it at the directory with kube-apiserver, etcd, ... (npm run toolchain prints it)`,
+        ]);
     const binaries = ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"];
     const missing = binaries.filter((b) => !fs.existsSync(path.join(binDir, b)));
-    if (missing.length) throw new ConfigError([`${CONFIG_NAMESPACE}:binDir: ${binDir} lacks ${missing.join(", ")}; run 'npm run toolchain' or fix the path`]);
+    if (missing.length)
+        throw new ConfigError([
+            `${CONFIG_NAMESPACE}:binDir: ${binDir} lacks ${missing.join(", ")}; run 'npm run toolchain' or fix the path`,
+        ]);
     const want = `v${config.kubernetesVersion.replace(/^v/, "")}`;
     const have = binaryVersion(path.join(binDir, "kube-apiserver"));
     if (have !== want) {
-        throw new ConfigError([`${CONFIG_NAMESPACE}:kubernetesVersion: is ${want} but ${binDir}/kube-apiserver is ${have}; build ${want} or change the config`]);
+        throw new ConfigError([
+            `${CONFIG_NAMESPACE}:kubernetesVersion: is ${want} but ${binDir}/kube-apiserver is ${have}; build ${want} or change the config`,
+        ]);
     }
 
     let sshPrivateKey: pulumi.Output<string> | undefined = pcfg.getSecret("sshPrivateKey");
     if (!sshPrivateKey && config.sshPrivateKeyPath) {
         const keyPath = expandHome(config.sshPrivateKeyPath);
-        if (!fs.existsSync(keyPath)) throw new ConfigError([`${CONFIG_NAMESPACE}:sshPrivateKeyPath: ${keyPath} does not exist; create the key or fix the path`]);
+        if (!fs.existsSync(keyPath))
+            throw new ConfigError([`${CONFIG_NAMESPACE}:sshPrivateKeyPath: ${keyPath} does not exist; create the key or fix the path`]);
         sshPrivateKey = pulumi.secret(fs.readFileSync(keyPath, "utf8"));
     }
 
     if (config.knownHostsFile) {
         const file = expandHome(config.knownHostsFile);
-        if (!fs.existsSync(file)) throw new ConfigError([`${CONFIG_NAMESPACE}:knownHostsFile: ${file} does not exist; create it (ssh-keyscan) or remove the key`]);
+        if (!fs.existsSync(file))
+            throw new ConfigError([
+                `${CONFIG_NAMESPACE}:knownHostsFile: ${file} does not exist; create it (ssh-keyscan) or remove the key`,
+            ]);
         const text = fs.readFileSync(file, "utf8");
         for (const h of [...config.masters, config.loadBalancer]) h.hostKey ??= hostKeyFromKnownHosts(text, h.address, h.sshPort);
     }
@@ -43,7 +53,9 @@ async function main() {
     if (config.preflight) {
         const hosts = [
             ...config.masters.map((m) => ({ name: m.name, address: m.address, port: m.sshPort })),
-            ...(config.loadBalancer.manage ? [{ name: config.loadBalancer.name, address: config.loadBalancer.address, port: config.loadBalancer.sshPort }] : []),
+            ...(config.loadBalancer.manage
+                ? [{ name: config.loadBalancer.name, address: config.loadBalancer.address, port: config.loadBalancer.sshPort }]
+                : []),
         ];
         const down = await unreachable(hosts);
         if (down.length) {

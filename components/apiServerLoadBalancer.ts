@@ -48,7 +48,14 @@ export class ApiServerLoadBalancer extends pulumi.ComponentResource {
         this.config = pulumi.output(config);
         this.ready = new command.remote.Command(
             name,
-            { connection: args.connection, create: sudoScript("create"), update: sudoScript("update"), delete: sudoScript("delete"), stdin: script, logging: "stdoutAndStderr" },
+            {
+                connection: args.connection,
+                create: sudoScript("create"),
+                update: sudoScript("update"),
+                delete: sudoScript("delete"),
+                stdin: script,
+                logging: "stdoutAndStderr",
+            },
             { parent: this, dependsOn: args.waitFor ?? [], deleteBeforeReplace: true },
         );
         this.registerOutputs({ config: this.config });

@@ -170,7 +170,9 @@ export class ControlPlane extends pulumi.ComponentResource {
             ["front-proxy-ca", frontProxyCA.notAfter],
             ["admin", admin.notAfter],
             ...this.masters.flatMap((n, i) =>
-                Object.entries(n.certificates).map(([id, cert]) => [`${c.masters[i].name}/${id}`, cert.notAfter] as [string, pulumi.Output<string>]),
+                Object.entries(n.certificates).map(
+                    ([id, cert]) => [`${c.masters[i].name}/${id}`, cert.notAfter] as [string, pulumi.Output<string>],
+                ),
             ),
         ];
         this.certificates = pulumi

@@ -84,7 +84,9 @@ export class ControlPlaneService extends pulumi.ComponentResource {
         if (args.binaries.length === 0) throw new Error(`ControlPlaneService ${name}: at least one binary is required`);
         const binaries = args.binaries.map((b) => {
             if (!fs.existsSync(b.localPath)) {
-                throw new Error(`ControlPlaneService ${name}: binary ${b.localPath} not found; build it with 'npm run toolchain' or set k8scp:binDir`);
+                throw new Error(
+                    `ControlPlaneService ${name}: binary ${b.localPath} not found; build it with 'npm run toolchain' or set k8scp:binDir`,
+                );
             }
             return { name: b.name, localPath: path.resolve(b.localPath), sha256: fileSha256(b.localPath) };
         });

@@ -25,18 +25,23 @@ export class Kubeconfig extends pulumi.ComponentResource {
 
     constructor(name: string, args: KubeconfigArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:Kubeconfig", name, {}, opts);
-        this.server = pulumi
-            .all([args.server, args.vip, args.vipPort])
-            .apply(([server, vip, port]) => {
-                if (server) return server;
-                if (!vip) throw new Error(`Kubeconfig ${name}: set either 'server' or 'vip'`);
-                return `https://${vip}:${port ?? 6443}`;
-            });
+        this.server = pulumi.all([args.server, args.vip, args.vipPort]).apply(([server, vip, port]) => {
+            if (server) return server;
+            if (!vip) throw new Error(`Kubeconfig ${name}: set either 'server' or 'vip'`);
+            return `https://${vip}:${port ?? 6443}`;
+        });
         this.content = pulumi.secret(
             pulumi
                 .all([this.server, args.clusterName, args.caCertPem, args.userName, args.clientCertPem, args.clientKeyPem])
                 .apply(([server, clusterName, caCertPem, userName, clientCertPem, clientKeyPem]) =>
-                    renderKubeconfig({ server, clusterName: clusterName ?? "kubernetes", caCertPem, userName, clientCertPem, clientKeyPem }),
+                    renderKubeconfig({
+                        server,
+                        clusterName: clusterName ?? "kubernetes",
+                        caCertPem,
+                        userName,
+                        clientCertPem,
+                        clientKeyPem,
+                    }),
                 ),
         );
         this.registerOutputs({ content: this.content, server: this.server });

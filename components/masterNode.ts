@@ -50,7 +50,12 @@ export interface MasterNodeArgs {
     /** Leaf certificate validity and renewal window, in hours. Defaults: 8760 and 720. */
     certValidityHours?: number;
     certEarlyRenewalHours?: number;
-    extraArgs?: { etcd?: Record<string, string>; apiserver?: Record<string, string>; controllerManager?: Record<string, string>; scheduler?: Record<string, string> };
+    extraArgs?: {
+        etcd?: Record<string, string>;
+        apiserver?: Record<string, string>;
+        controllerManager?: Record<string, string>;
+        scheduler?: Record<string, string>;
+    };
     /** The same services on the previous master: each of ours restarts only after its twin there is healthy. */
     previous?: MasterNode;
     /** Gate for the API server's first start: the etcd cluster is healthy. */
@@ -71,7 +76,11 @@ export class MasterNode extends pulumi.ComponentResource {
         const { self, members } = args;
         const child = { parent: this };
         const cert = (id: string, a: Omit<ConstructorParameters<typeof ClientCert>[1], "validityHours" | "earlyRenewalHours">) =>
-            new ClientCert(`${name}-${id}`, { ...a, validityHours: args.certValidityHours, earlyRenewalHours: args.certEarlyRenewalHours }, child);
+            new ClientCert(
+                `${name}-${id}`,
+                { ...a, validityHours: args.certValidityHours, earlyRenewalHours: args.certEarlyRenewalHours },
+                child,
+            );
         const k8sCA = args.pki.kubernetesCA;
         const sans = etcdMemberSans(self);
         const etcdServer = cert("etcd-server", { ca: args.pki.etcdCA, commonName: self.name, usage: "both", ...sans });
@@ -107,13 +116,21 @@ export class MasterNode extends pulumi.ComponentResource {
         // Co-located controller-manager and scheduler talk to their own API server, not through the VIP.
         const localServer = `https://${self.address}:6443`;
         const kubeconfig = (id: string, c: ClientCert, userName: string) =>
-            new Kubeconfig(`${name}-${id}`, { server: localServer, caCertPem: k8sCA.certPem, userName, clientCertPem: c.certPem, clientKeyPem: c.privateKeyPem }, child);
+            new Kubeconfig(
+                `${name}-${id}`,
+                { server: localServer, caCertPem: k8sCA.certPem, userName, clientCertPem: c.certPem, clientKeyPem: c.privateKeyPem },
+                child,
+            );
         const cmKubeconfig = kubeconfig("controller-manager", cmCert, identities.controllerManager.commonName);
         const schedKubeconfig = kubeconfig("scheduler", schedCert, identities.scheduler.commonName);
 
         const prep = new command.remote.Command(
             `${name}-host`,
-            { connection: args.connection, create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript), logging: "stdoutAndStderr" },
+            {
+                connection: args.connection,
+                create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
+                logging: "stdoutAndStderr",
+            },
             child,
         );
         const bin = (n: string) => ({ name: n, localPath: path.join(args.binDir, n) });
@@ -189,7 +206,11 @@ export class MasterNode extends pulumi.ComponentResource {
                 unitType: "notify",
                 after: ["etcd.service"],
                 health: { url: healthUrls.apiserver(self.address), caFile: pkiFile(svc.apiserver, "ca.pem") },
-                waitFor: [this.etcd.ready, ...(args.etcdHealthy ? [args.etcdHealthy] : []), ...(args.previous ? [args.previous.apiserver.ready] : [])],
+                waitFor: [
+                    this.etcd.ready,
+                    ...(args.etcdHealthy ? [args.etcdHealthy] : []),
+                    ...(args.previous ? [args.previous.apiserver.ready] : []),
+                ],
             },
             child,
         );

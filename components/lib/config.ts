@@ -118,7 +118,7 @@ function semanticProblems(c: ClusterConfig): string[] {
     const n = c.masters.length;
     if (n % 2 === 0 && !c.allowEvenMasters) {
         problems.push(
-            `${key(["masters"])}: ${n} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), no more than ${n - 1}; ` +
+            `${key(["masters"])}: ${n} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), the same as ${n - 1}; ` +
                 `use an odd count (3 or 5), or set ${key(["allowEvenMasters"])}: true to accept it`,
         );
     }

@@ -67,7 +67,9 @@ export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).dig
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 function fileBlock(f: ServiceFile, owner: string): string {
-    const data = Buffer.from(f.content, "utf8").toString("base64").replace(/(.{76})/g, "$1\n");
+    const data = Buffer.from(f.content, "utf8")
+        .toString("base64")
+        .replace(/(.{76})/g, "$1\n");
     return `put_file ${q(f.path)} ${f.mode ?? "0644"} ${q(owner)} <<'K8SCP_EOF'\n${data}\nK8SCP_EOF`;
 }
 
@@ -158,7 +160,7 @@ export function healthCommand(h: HealthCheck): string {
     else curl.push("--insecure");
     if (h.clientCertFile && h.clientKeyFile) curl.push("--cert", h.clientCertFile, "--key", h.clientKeyFile);
     curl.push(h.url);
-    return curl.map((w) => (w.startsWith("-") ? w : q(w))).join(" ");
+    return curl.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : q(w))).join(" ");
 }
 
 /** Prepares a host: the staging directory the SSH user copies binaries into. */

@@ -41,20 +41,56 @@ const cases: [string, (c: ReturnType<typeof base> & Record<string, unknown>) => 
     ["invalid VIP", (c) => (c.loadBalancer.address = "vip"), /k8scp:loadBalancer\.address: is not a valid IP/],
     ["invalid CIDR", (c) => (c.serviceCidr = "10.68.0.0/33"), /k8scp:serviceCidr: is not a valid CIDR/],
     ["CIDR with host bits", (c) => (c.clusterCidr = "172.20.0.1/16"), /k8scp:clusterCidr: .*network address is 172\.20\.0\.0\/16/],
-    ["overlapping CIDRs", (c) => (c.clusterCidr = "10.68.128.0/17"), /k8scp:serviceCidr: 10\.68\.0\.0\/16 overlaps k8scp:clusterCidr 10\.68\.128\.0\/17/],
-    ["service CIDR containing masters", (c) => (c.serviceCidr = "10.213.0.0/16"), /k8scp:serviceCidr: 10\.213\.0\.0\/16 contains k8scp:masters\[0\]\.address/],
+    [
+        "overlapping CIDRs",
+        (c) => (c.clusterCidr = "10.68.128.0/17"),
+        /k8scp:serviceCidr: 10\.68\.0\.0\/16 overlaps k8scp:clusterCidr 10\.68\.128\.0\/17/,
+    ],
+    [
+        "service CIDR containing masters",
+        (c) => (c.serviceCidr = "10.213.0.0/16"),
+        /k8scp:serviceCidr: 10\.213\.0\.0\/16 contains k8scp:masters\[0\]\.address/,
+    ],
     ["duplicate names", (c) => (c.masters[2].name = "n1"), /k8scp:masters\[2\]\.name: 'n1' is also used by k8scp:masters\[0\]/],
-    ["duplicate addresses", (c) => (c.masters[2].address = "10.213.0.12"), /k8scp:masters\[2\]\.address: '10\.213\.0\.12' is also used by k8scp:masters\[1\]/],
-    ["even master count", (c) => c.masters.pop(), /k8scp:masters: 2 masters tolerate 0 failed member\(s\), no more than 1; use an odd count .* allowEvenMasters/],
+    [
+        "duplicate addresses",
+        (c) => (c.masters[2].address = "10.213.0.12"),
+        /k8scp:masters\[2\]\.address: '10\.213\.0\.12' is also used by k8scp:masters\[1\]/,
+    ],
+    [
+        "even master count",
+        (c) => c.masters.pop(),
+        /k8scp:masters: 2 masters tolerate 0 failed member\(s\), the same as 1; use an odd count .*k8scp:allowEvenMasters: true/,
+    ],
     ["zero masters", (c) => c.masters.splice(0), /k8scp:masters: needs at least one master/],
-    ["VIP equal to a master", (c) => (c.loadBalancer.address = "10.213.0.12"), /k8scp:loadBalancer\.address: the VIP 10\.213\.0\.12 equals k8scp:masters\[1\]\.address/],
-    ["missing SSH key", (c) => delete (c as Record<string, unknown>).sshPrivateKeyPath, /k8scp:sshPrivateKey: missing SSH key; set it with 'pulumi config set --secret/],
+    [
+        "VIP equal to a master",
+        (c) => (c.loadBalancer.address = "10.213.0.12"),
+        /k8scp:loadBalancer\.address: the VIP 10\.213\.0\.12 equals k8scp:masters\[1\]\.address/,
+    ],
+    [
+        "missing SSH key",
+        (c) => delete (c as Record<string, unknown>).sshPrivateKeyPath,
+        /k8scp:sshPrivateKey: missing SSH key; set it with 'pulumi config set --secret/,
+    ],
     ["missing version", (c) => delete (c as Record<string, unknown>).kubernetesVersion, /k8scp:kubernetesVersion: required/],
     ["unknown key", (c) => (c.mastrs = []), /unknown key\(s\) 'mastrs'/],
     ["bad master name", (c) => (c.masters[0].name = "Master_1"), /k8scp:masters\[0\]\.name: must be a DNS label/],
-    ["node mask not longer than cluster prefix", (c) => (c.nodeCidrMaskSize = 16), /k8scp:nodeCidrMaskSize: 16 must be longer than the prefix/],
-    ["bad host key", (c) => ((c.masters[0] as Record<string, unknown>).hostKey = "AAAA"), /k8scp:masters\[0\]\.hostKey: must be an SSH public host key/],
-    ["renewal window not shorter than validity", (c) => ((c.certValidityHours = 2), (c.certEarlyRenewalHours = 2)), /k8scp:certEarlyRenewalHours: 2 h is not shorter/],
+    [
+        "node mask not longer than cluster prefix",
+        (c) => (c.nodeCidrMaskSize = 16),
+        /k8scp:nodeCidrMaskSize: 16 must be longer than the prefix/,
+    ],
+    [
+        "bad host key",
+        (c) => ((c.masters[0] as Record<string, unknown>).hostKey = "AAAA"),
+        /k8scp:masters\[0\]\.hostKey: must be an SSH public host key/,
+    ],
+    [
+        "renewal window not shorter than validity",
+        (c) => ((c.certValidityHours = 2), (c.certEarlyRenewalHours = 2)),
+        /k8scp:certEarlyRenewalHours: 2 h is not shorter/,
+    ],
 ];
 
 for (const [name, mutate, expected] of cases) {

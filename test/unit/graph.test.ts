@@ -1,0 +1,191 @@
+// The resource graph, built with Pulumi's mocks (no engine, no hosts).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
+
+interface Registered {
+    type: string;
+    name: string;
+    inputs: Record<string, unknown>;
+}
+const registered: Registered[] = [];
+const dependsOn = new Map<string, string[]>();
+const names = new WeakMap<pulumi.Resource, string>();
+const strip = (n: string) => n.replace(/^[ab]-/, "");
+
+pulumi.runtime.setMocks(
+    {
+        newResource: (a) => {
+            registered.push({ type: a.type, name: a.name, inputs: a.inputs });
+            const n = strip(a.name);
+            const state: Record<string, unknown> = { ...a.inputs };
+            if (a.type.startsWith("tls:")) {
+                Object.assign(state, {
+                    certPem: `CERT(${n})`,
+                    privateKeyPem: `PRIVATE-KEY(${n})`,
+                    publicKeyPem: `PUBLIC-KEY(${n})`,
+                    certRequestPem: `CSR(${n})`,
+                    validityEndTime: n.includes("-ca-") ? "2036-01-01T00:00:00Z" : "2027-01-01T00:00:00Z",
+                    algorithm: a.inputs.algorithm ?? "RSA",
+                });
+            }
+            return { id: `${a.name}-id`, state };
+        },
+        call: (a) => a.inputs,
+    },
+    "k8scp",
+    "unit",
+    false,
+);
+/** Records each resource's name and the names of what it depends on (transformations reach every child). */
+const capture: pulumi.ResourceTransformation = (t) => {
+    names.set(t.resource, t.name);
+    const deps = t.opts.dependsOn ?? [];
+    const record = (d: unknown) =>
+        dependsOn.set(
+            t.name,
+            ([] as unknown[]).concat(d).map((r) => names.get(r as pulumi.Resource) ?? "?"),
+        );
+    if (pulumi.Output.isInstance(deps)) deps.apply(record);
+    else void Promise.resolve(deps).then(record);
+    return undefined;
+};
+
+// Imported after the mocks are set.
+import { ControlPlane } from "../../components/controlPlane";
+import { validateConfig } from "../../components/lib/config";
+
+const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));
+for (const b of ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
+    fs.writeFileSync(path.join(binDir, b), `fake ${b}`);
+
+const config = (schedulerArgs: Record<string, string> = {}) =>
+    validateConfig({
+        masters: [
+            { name: "n1", address: "10.213.0.11" },
+            { name: "n2", address: "10.213.0.12" },
+            { name: "n3", address: "10.213.0.13" },
+        ],
+        loadBalancer: { address: "10.213.0.10" },
+        kubernetesVersion: "1.34.4",
+        sshPrivateKeyPath: "/unused",
+        scheduler: { extraArgs: schedulerArgs },
+    });
+
+const settle = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
+const wait = () => new Promise((r) => setTimeout(r, 200));
+
+async function build(prefix: "a" | "b", schedulerArgs?: Record<string, string>) {
+    const cp = new ControlPlane(
+        prefix,
+        { config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir },
+        { transformations: [capture] },
+    );
+    await settle(cp.certificates);
+    await Promise.all(cp.masters.map((m) => settle(m.scheduler.ready.stdin)));
+    await wait();
+    return cp;
+}
+
+const byPrefix = (p: string) => registered.filter((r) => r.name.startsWith(`${p}-`));
+const digest = (r: Registered) => createHash("sha256").update(JSON.stringify(r.inputs)).digest("hex");
+
+test("graph: shared CAs, per-master services, secrets, rolling order, one-flag diffs", async (t) => {
+    const a = await build("a");
+    const b = await build("b", { v: "3" });
+    const ra = byPrefix("a");
+
+    await t.test("one CA per purpose, shared by all masters", () => {
+        const cas = ra.filter((r) => r.type === "k8scp:index:PrivateCA").map((r) => strip(r.name));
+        assert.deepEqual(cas.sort(), ["etcd-ca", "front-proxy-ca", "kubernetes-ca"]);
+        const signed = ra.filter((r) => r.type === "tls:index/locallySignedCert:LocallySignedCert");
+        const caOf = (name: string) => signed.find((r) => r.name === name)?.inputs.caCertPem;
+        for (const n of ["n1", "n2", "n3"]) {
+            assert.equal(caOf(`a-${n}-apiserver-cert`), "CERT(kubernetes-ca-cert)");
+            assert.equal(caOf(`a-${n}-scheduler-cert`), "CERT(kubernetes-ca-cert)");
+            assert.equal(caOf(`a-${n}-etcd-server-cert`), "CERT(etcd-ca-cert)");
+            assert.equal(caOf(`a-${n}-apiserver-etcd-client-cert`), "CERT(etcd-ca-cert)");
+            assert.equal(caOf(`a-${n}-front-proxy-client-cert`), "CERT(front-proxy-ca-cert)");
+        }
+        assert.equal(ra.filter((r) => r.type === "tls:index/privateKey:PrivateKey" && r.name === "a-service-account-key").length, 1);
+    });
+
+    await t.test("every master gets etcd, apiserver, controller-manager and scheduler", () => {
+        const services = ra
+            .filter((r) => r.type === "k8scp:index:ControlPlaneService")
+            .map((r) => strip(r.name))
+            .sort();
+        const expected = ["n1", "n2", "n3"]
+            .flatMap((n) => ["etcd", "apiserver", "controller-manager", "scheduler"].map((s) => `${n}-${s}`))
+            .sort();
+        assert.deepEqual(services, expected);
+        assert.equal(ra.filter((r) => r.type === "command:remote:CopyToRemote").length, 3 * 5);
+        assert.equal(a.masters.length, 3);
+    });
+
+    await t.test("certificates carry the identities and SANs the runbooks name", () => {
+        const csr = (n: string) =>
+            ra.find((r) => r.name === `a-${n}-csr`)!.inputs as {
+                subject: { commonName: string; organization?: string };
+                ipAddresses: string[];
+                dnsNames: string[];
+            };
+        assert.deepEqual(csr("admin").subject, { commonName: "admin", organization: "system:masters" });
+        assert.equal(csr("n2-scheduler").subject.commonName, "system:kube-scheduler");
+        assert.equal(csr("n2-controller-manager").subject.organization, "system:kube-controller-manager");
+        assert.ok(csr("n1-apiserver").ipAddresses.includes("10.68.0.1"));
+        assert.ok(csr("n1-apiserver").ipAddresses.includes("10.213.0.10"));
+        assert.ok(csr("n1-apiserver").dnsNames.includes("kubernetes.default.svc.cluster.local"));
+        assert.deepEqual(csr("n2-etcd-peer").ipAddresses, ["10.213.0.12", "127.0.0.1"]);
+    });
+
+    await t.test("keys and kubeconfigs are secrets", async () => {
+        assert.ok(await pulumi.isSecret(a.adminKubeconfig));
+        assert.ok(await pulumi.isSecret(a.kubernetesCaKeyPem));
+        assert.ok(!(await pulumi.isSecret(a.kubernetesCaCertPem)));
+        for (const m of a.masters) {
+            for (const s of [m.etcd, m.apiserver, m.controllerManager, m.scheduler])
+                assert.ok(await pulumi.isSecret(s.ready.stdin), "service scripts carry keys");
+            for (const c of Object.values(m.certificates)) assert.ok(await pulumi.isSecret(c.privateKeyPem));
+        }
+        const kc = await settle(a.adminKubeconfig);
+        assert.match(kc, /server: https:\/\/10\.213\.0\.10:6443/);
+        const cmds = ra.filter((r) => r.type === "command:remote:Command");
+        for (const c of cmds) {
+            assert.ok(!String(c.inputs.create ?? "").includes("PRIVATE-KEY"), `${c.name}: no key on the command line`);
+            if (/-(etcd|apiserver|controller-manager|scheduler)$/.test(c.name))
+                assert.equal(c.inputs.logging, "none", `${c.name} logs nothing`);
+        }
+    });
+
+    await t.test("masters restart one after another, apiservers after etcd is healthy", () => {
+        for (const s of ["etcd", "apiserver", "controller-manager", "scheduler"]) {
+            assert.ok(dependsOn.get(`a-n2-${s}`)?.includes(`a-n1-${s}`), `n2 ${s} waits for n1 ${s}: ${dependsOn.get(`a-n2-${s}`)}`);
+            assert.ok(dependsOn.get(`a-n3-${s}`)?.includes(`a-n2-${s}`), `n3 ${s} waits for n2 ${s}`);
+            assert.ok(!dependsOn.get(`a-n1-${s}`)?.some((d) => /^a-n[23]-/.test(d)), `n1 ${s} waits for no other master`);
+        }
+        assert.ok(dependsOn.get("a-n1-apiserver")?.includes("a-etcd-cluster-healthy"));
+        assert.ok(dependsOn.get("a-n1-scheduler")?.includes("a-n1-apiserver"));
+        assert.deepEqual([...(dependsOn.get("a-etcd-cluster-healthy") ?? [])].sort(), ["a-n1-etcd", "a-n2-etcd", "a-n3-etcd"]);
+        assert.ok(!dependsOn.get("a-n1-etcd")?.includes("a-etcd-cluster-healthy"), "etcd members start without waiting for quorum");
+    });
+
+    await t.test("changing one scheduler flag changes only the scheduler resources", () => {
+        const id = (r: Registered) => `${r.type} ${strip(r.name)}`;
+        const rb = new Map(byPrefix("b").map((r) => [id(r), digest(r)]));
+        assert.equal(rb.size, ra.length, "same resources in both programs");
+        const changed = ra
+            .filter((r) => rb.get(id(r)) !== digest(r))
+            .map(id)
+            .sort();
+        assert.deepEqual(
+            changed,
+            ["n1", "n2", "n3"].map((n) => `command:remote:Command ${n}-scheduler`),
+        );
+        assert.ok(b.masters.length === 3);
+    });
+});
