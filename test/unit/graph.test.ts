@@ -50,7 +50,7 @@ const capture: pulumi.ResourceTransformation = (t) => {
             t.name,
             ([] as unknown[]).concat(d).map((r) => names.get(r as pulumi.Resource) ?? "?"),
         );
-    if (pulumi.Output.isInstance(deps)) deps.apply(record);
+    if (pulumi.Output.isInstance(deps)) (deps as pulumi.Output<unknown>).apply(record);
     else void Promise.resolve(deps).then(record);
     return undefined;
 };
