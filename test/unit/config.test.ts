@@ -1,17 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { labConfig } from "./fixtures";
 import { ConfigError, hostKeyFromKnownHosts, rawConfigFromPulumi, validateConfig } from "../../components/lib/config";
 
-const base = () => ({
-    masters: [
-        { name: "n1", address: "10.213.0.11" },
-        { name: "n2", address: "10.213.0.12" },
-        { name: "n3", address: "10.213.0.13" },
-    ],
-    loadBalancer: { address: "10.213.0.10" },
-    kubernetesVersion: "1.34.4",
-    sshPrivateKeyPath: "/tmp/key",
-});
+const base = labConfig;
 
 function problems(raw: unknown): string[] {
     try {

@@ -58,23 +58,13 @@ const capture: pulumi.ResourceTransformation = (t) => {
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
 import { validateConfig } from "../../components/lib/config";
+import { labConfig } from "./fixtures";
 
 const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));
 for (const b of ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
     fs.writeFileSync(path.join(binDir, b), `fake ${b}`);
 
-const config = (schedulerArgs: Record<string, string> = {}) =>
-    validateConfig({
-        masters: [
-            { name: "n1", address: "10.213.0.11" },
-            { name: "n2", address: "10.213.0.12" },
-            { name: "n3", address: "10.213.0.13" },
-        ],
-        loadBalancer: { address: "10.213.0.10" },
-        kubernetesVersion: "1.34.4",
-        sshPrivateKeyPath: "/unused",
-        scheduler: { extraArgs: schedulerArgs },
-    });
+const config = (schedulerArgs: Record<string, string> = {}) => validateConfig({ ...labConfig(), scheduler: { extraArgs: schedulerArgs } });
 
 const settle = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 const wait = () => new Promise((r) => setTimeout(r, 200));

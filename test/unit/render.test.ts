@@ -6,13 +6,10 @@ import { parseKubeconfig, renderKubeconfig } from "../../components/lib/kubeconf
 import { cidrsOverlap, nthAddress } from "../../components/lib/network";
 import { apiserverSans, etcdMemberSans, kubernetesServiceIp } from "../../components/lib/pki";
 import { healthCommand, renderServiceScript, serviceDirs } from "../../components/lib/scripts";
+import { labMasters } from "./fixtures";
 import { quoteExecWord, renderUnit } from "../../components/lib/systemd";
 
-const members = [
-    { name: "n1", address: "10.213.0.11" },
-    { name: "n2", address: "10.213.0.12" },
-    { name: "n3", address: "10.213.0.13" },
-];
+const members = labMasters();
 const flag = (args: string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
 test("etcd flags: https peer and client URLs and the initial cluster", () => {
@@ -109,22 +106,18 @@ test("units restart always, every 5 s, with a file limit and etcd ordering", () 
 });
 
 test("kubeconfig embeds CA, cert and key and parses back", () => {
-    const text = renderKubeconfig({
+    const spec = {
         clusterName: "kubernetes",
         server: "https://10.213.0.10:6443",
         caCertPem: "CA\n",
         userName: "admin",
         clientCertPem: "CERT\n",
         clientKeyPem: "KEY\n",
-    });
+    };
+    const text = renderKubeconfig(spec);
     const k = parseKubeconfig(text);
     assert.deepEqual(k, {
-        clusterName: "kubernetes",
-        server: "https://10.213.0.10:6443",
-        caCertPem: "CA\n",
-        userName: "admin",
-        clientCertPem: "CERT\n",
-        clientKeyPem: "KEY\n",
+        ...spec,
         contextName: "default",
     });
     assert.doesNotMatch(text, /KEY\n/, "the key is base64 inside the YAML");
