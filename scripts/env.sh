@@ -1,0 +1,103 @@
+# shellcheck shell=bash
+# Environment for working with the pinned toolchain. Source it:
+#
+#   source scripts/env.sh
+#
+# It computes the toolchain cache directory (the same one `npm run toolchain`
+# builds into), exports K8SCP_TOOLCHAIN_DIR, puts the toolchain's bin/ and the
+# repo's node_modules/.bin first on PATH and sets offline Pulumi settings.
+# Call `k8scp_toolchain_ensure` to build the toolchain on first use.
+#
+# Sourcing is side-effect free apart from exports and creating .state/backend;
+# it sets no shell options. Any node on PATH (or the repo's) is used to read
+# package.json.
+
+# Bump when the build recipe in scripts/toolchain.sh (or its helper files)
+# changes in a way that changes the binaries: it is part of the cache hash,
+# so a bump makes `npm run toolchain` build into a fresh directory.
+K8SCP_TOOLCHAIN_RECIPE=1
+
+K8SCP_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export K8SCP_REPO
+
+# k8scp_node ARGS... : run node (PATH's, else the repo's Node from node_modules).
+k8scp_node() {
+  if command -v node >/dev/null 2>&1; then
+    node "$@"
+  elif [ -x "$K8SCP_REPO/node_modules/.bin/node" ]; then
+    "$K8SCP_REPO/node_modules/.bin/node" "$@"
+  else
+    echo "scripts/env.sh: no node found (install Node.js or run npm install)" >&2
+    return 1
+  fi
+}
+
+# k8scp_toolchain_versions: print the pinned versions as key=value lines, read
+# from package.json (toolchain.* and the exact @pulumi/* dependency versions).
+k8scp_toolchain_versions() {
+  # shellcheck disable=SC2016 # a node script, not shell
+  k8scp_node -p '
+    const p = require(process.argv[1]);
+    const t = p.toolchain || {}, d = p.dependencies || {};
+    const v = {
+      kubernetes: t.kubernetes,
+      etcd: t.etcd,
+      pulumi: d["@pulumi/pulumi"],
+      "pulumi-command": d["@pulumi/command"],
+      "pulumi-tls": d["@pulumi/tls"],
+      "pulumi-random": d["@pulumi/random"],
+    };
+    for (const [k, x] of Object.entries(v)) {
+      if (!/^\d+\.\d+\.\d+$/.test(String(x))) {
+        throw new Error(`package.json: version for ${k} must be an exact x.y.z, got ${x}`);
+      }
+    }
+    Object.entries(v).map(([k, x]) => `${k}=${x}`).join("\n");
+  ' "$K8SCP_REPO/package.json"
+}
+
+# k8scp_toolchain_dir: print the cache directory for the current pins + recipe.
+k8scp_toolchain_dir() {
+  local versions hash
+  versions="$(k8scp_toolchain_versions)" || return 1
+  hash="$(printf 'recipe=%s\n%s\n' "$K8SCP_TOOLCHAIN_RECIPE" "$versions" | sha256sum | cut -c1-12)"
+  printf '%s/toolchain/%s\n' "${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}" "$hash"
+}
+
+# k8scp_toolchain_ensure: build the toolchain unless a complete build is stamped.
+k8scp_toolchain_ensure() {
+  if [ ! -f "$K8SCP_TOOLCHAIN_DIR/stamps/complete" ]; then
+    bash "$K8SCP_REPO/scripts/toolchain.sh"
+  fi
+}
+
+if K8SCP_TOOLCHAIN_DIR="$(k8scp_toolchain_dir)"; then
+  export K8SCP_TOOLCHAIN_DIR
+
+  case ":$PATH:" in
+    *":$K8SCP_REPO/node_modules/.bin:"*) ;;
+    *) PATH="$K8SCP_REPO/node_modules/.bin:$PATH" ;;
+  esac
+  case ":$PATH:" in
+    *":$K8SCP_TOOLCHAIN_DIR/bin:"*) ;;
+    *) PATH="$K8SCP_TOOLCHAIN_DIR/bin:$PATH" ;;
+  esac
+  export PATH
+
+  # Offline Pulumi: plugins only from PULUMI_HOME (installed there by
+  # toolchain.sh with exact versions), never downloaded, never taken from PATH.
+  # The language host is still found: Pulumi looks for bundled plugins
+  # (pulumi-language-nodejs) next to the pulumi executable even when ambient
+  # plugins are ignored.
+  export PULUMI_HOME="$K8SCP_TOOLCHAIN_DIR/pulumi-home"
+  export PULUMI_SKIP_UPDATE_CHECK=true
+  export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
+  export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+  mkdir -p "$K8SCP_REPO/.state/backend" 2>/dev/null || true
+  export PULUMI_BACKEND_URL="file://$K8SCP_REPO/.state/backend"
+  if [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
+    export PULUMI_CONFIG_PASSPHRASE=dev-passphrase
+  fi
+else
+  echo "scripts/env.sh: could not compute the toolchain directory" >&2
+fi
