@@ -13,11 +13,14 @@
 #   namespace k8scp-ctl   bridge k8scp-br0 10.213.0.1/24 and lo; the Pulumi CLI, ssh and kubectl run here
 #   namespace k8scp-lb    lb  10.213.0.10 (the VIP: the HAProxy host)
 #   namespace k8scp-nI    nI  10.213.0.1I (masters)
+# Each interface has a fixed MAC derived from its address, so a restarted node is reachable at once.
+# Nodes resolve lab names from /etc/hosts (ctl, lb, n1..n5); in the controller namespace use addresses.
 #
 # Files:
 #   ${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}/lab/
 #     rootfs-<hash>/      debootstrap --variant=minbase tree shared by all nodes (read-only lower layer);
-#                         <hash> covers the suite and scripts/lab/rootfs.sh (package list and recipe)
+#                         <hash> covers the suite and scripts/lab/rootfs.sh (package list and recipe);
+#                         built in a temp dir and renamed, so an interrupted build is never used
 #     id_ed25519{,.pub}   the lab's SSH key (made once), authorised for kube and root on every node
 #     hostkeys/<node>_ed25519{,.pub}  each node's SSH host key, stable across down/up
 #     known_hosts         the host keys of the current nodes (by address and name)
@@ -25,7 +28,8 @@
 #     logs/<node>.log     the node's console (nspawn output); logs/rootfs-build.log
 #   /run/k8scp-lab/<node>/root   overlay mount (merged view), /run/k8scp-lab/<node>.pid nspawn's pid
 #   /var/lib/k8scp-lab/<node>/{upper,work}  the node's writable layer on the real disk, wiped on down
-#   /sys/fs/cgroup/{systemd,unified}/k8scp-lab/<node>   each node's own cgroup
+#   /sys/fs/cgroup/{systemd,unified}/k8scp-lab/<node>   each node's own cgroup (nspawn splits it into
+#                         supervisor/ and payload/); controller hierarchies (memory, cpu...) are left as inherited
 #
 # Environment: K8SCP_CACHE, K8SCP_DEBIAN_MIRROR (default: the Debian mirror apt uses),
 # K8SCP_LAB_BOOT_TIMEOUT (s, default 180), K8SCP_LAB_STOP_TIMEOUT (s, default 30).
@@ -54,6 +58,7 @@ DATA_DIR=/var/lib/k8scp-lab
 CGROUP_ROOT=/sys/fs/cgroup
 CGROUP_HIERARCHIES=(systemd unified)
 PROPAGATE_DIR=/run/systemd/nspawn/propagate
+NSPAWN_LOCKS=/run/systemd/nspawn/locks
 BOOT_TIMEOUT="${K8SCP_LAB_BOOT_TIMEOUT:-180}"
 STOP_TIMEOUT="${K8SCP_LAB_STOP_TIMEOUT:-30}"
 ALL_NODES=(n1 n2 n3 n4 n5 lb)
@@ -62,6 +67,7 @@ log() { printf '[lab] %s\n' "$*"; }
 warn() { printf '[lab] WARNING: %s\n' "$*" >&2; }
 die() {
   printf '[lab] ERROR: %s\n' "$*" >&2
+  DIED=1
   exit 1
 }
 now() { printf '%s' "$EPOCHREALTIME"; }
@@ -211,9 +217,10 @@ debian_mirror() {
 
 SUITE="${K8SCP_DEBIAN_SUITE:-$(sed -n 's/^ *"debian": *"\([a-z]*\)".*/\1/p' "$REPO/package.json" | head -1)}"
 SUITE="${SUITE:-bookworm}"
+# Comment and blank lines do not count, so only a change to the recipe itself rebuilds.
 ROOTFS_HASH="$({
   echo "$SUITE"
-  cat "$SCRIPT_DIR/lab/rootfs.sh"
+  grep -Ev '^[[:space:]]*(#|$)' "$SCRIPT_DIR/lab/rootfs.sh"
 } | sha256sum | cut -c1-16)"
 ROOTFS="$LAB_DIR/rootfs-$ROOTFS_HASH"
 BUILD_TMP=""
@@ -222,12 +229,22 @@ BUILD_PID=""
 # unmount_under DIR : unmount everything mounted at or below DIR, deepest first.
 unmount_under() {
   local m
-  for m in $(awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r); do
+  awk -v d="$1" '$5 == d || index($5, d "/") == 1 { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
     umount "$m" 2>/dev/null || umount -l "$m"
   done
 }
 
+# A command that fails outside a check (set -e) would end the script silently: name it on the way out.
+FAILED_AT=""
+DIED=0
+set -E
+trap 'FAILED_AT="line $LINENO: $BASH_COMMAND"' ERR
+
 on_exit() {
+  local rc=$?
+  if [ "$rc" -ne 0 ] && [ "$DIED" = 0 ] && [ -n "$FAILED_AT" ]; then
+    printf '[lab] ERROR: unexpected failure (exit %s) at %s\n' "$rc" "$FAILED_AT" >&2
+  fi
   if [ -n "$BUILD_PID" ]; then
     kill -TERM -- "-$BUILD_PID" 2>/dev/null || true
     local i
@@ -264,7 +281,7 @@ ensure_rootfs() {
   if [ -z "${http_proxy:-}" ]; then
     local APT_PROXY=""
     eval "$(apt-config shell APT_PROXY Acquire::http::Proxy 2>/dev/null || true)"
-    [ -n "$APT_PROXY" ] && export http_proxy="$APT_PROXY"
+    if [ -n "$APT_PROXY" ]; then export http_proxy="$APT_PROXY"; fi
   fi
   local includes
   includes=$(
@@ -297,6 +314,14 @@ ensure_rootfs() {
   mv -T "$BUILD_TMP" "$ROOTFS"
   BUILD_TMP=""
   log "rootfs: built in $(since "$t"), $(du -sh --one-file-system "$ROOTFS" | cut -f1): $ROOTFS"
+  # Older recipes' trees are only in use while their nodes run.
+  if [ -z "$(present_nodes)" ]; then
+    for stale in "$LAB_DIR"/rootfs-*; do
+      [ "$stale" = "$ROOTFS" ] || [[ $stale == *.tmp.* ]] || [ ! -d "$stale" ] && continue
+      log "removing the rootfs of an older recipe: $stale"
+      rm -rf --one-file-system "$stale"
+    done
+  fi
 }
 
 # --- keys, known_hosts, lab.json ---------------------------------------------------------------------
@@ -353,18 +378,34 @@ write_lab_files() {
 # --- network -----------------------------------------------------------------------------------------
 
 ensure_controller_net() {
+  # A namespace file that no longer holds a namespace (e.g. /run on disk kept it over a reboot) is removed.
+  if [ -e "/run/netns/$CTL_NS" ] && ! ip -n "$CTL_NS" link show lo >/dev/null 2>&1; then
+    ip netns del "$CTL_NS" 2>/dev/null || rm -f "/run/netns/$CTL_NS"
+  fi
   [ -e "/run/netns/$CTL_NS" ] || ip netns add "$CTL_NS"
   ip -n "$CTL_NS" link set lo up
-  ip -n "$CTL_NS" link show "$BRIDGE" >/dev/null 2>&1 || ip -n "$CTL_NS" link add "$BRIDGE" type bridge forward_delay 0 stp_state 0
+  ip -n "$CTL_NS" link show "$BRIDGE" >/dev/null 2>&1 ||
+    ip -n "$CTL_NS" link add "$BRIDGE" address "$(lab_mac 0 "$CTL_ADDR")" type bridge forward_delay 0 stp_state 0
   ip -n "$CTL_NS" addr replace "$CTL_ADDR/24" dev "$BRIDGE"
   ip -n "$CTL_NS" link set "$BRIDGE" up
+}
+
+# lab_mac KIND ADDR : a fixed, locally administered MAC per address (KIND 0: the address's own interface,
+# 1: the bridge port of its veth). A node that restarts keeps its MAC, so neighbour caches of the other
+# nodes and of the controller namespace stay valid (a new MAC would make them wait ~30 s for a stale entry).
+lab_mac() {
+  local IFS=.
+  # shellcheck disable=SC2086
+  set -- "$1" $2
+  printf '02:%02x:%02x:%02x:%02x:%02x\n' "$2" "$3" "$4" "$1" "$5"
 }
 
 node_net_up() {
   local n=$1 ns
   ns=$(node_ns "$n")
   ip netns add "$ns"
-  ip -n "$CTL_NS" link add "veth-$n" type veth peer name eth0 netns "$ns"
+  ip -n "$CTL_NS" link add "veth-$n" address "$(lab_mac 1 "$(node_addr "$n")")" type veth \
+    peer name eth0 address "$(lab_mac 0 "$(node_addr "$n")")" netns "$ns"
   ip -n "$CTL_NS" link set "veth-$n" master "$BRIDGE" up
   ip -n "$ns" link set lo up
   ip -n "$ns" addr add "$(node_addr "$n")/24" dev eth0
@@ -403,6 +444,8 @@ start_node() {
   mkdir -p "$DATA_DIR/$n/upper" "$DATA_DIR/$n/work" "$merged"
   prepare_upper "$n"
   mount -t overlay "$LAB-$n" -o "lowerdir=$ROOTFS,upperdir=$DATA_DIR/$n/upper,workdir=$DATA_DIR/$n/work" "$merged"
+  # nspawn's image lock file for this directory; it stays behind when nspawn is killed.
+  stat -c 'inode-%d:%i' "$merged" >"$RUN_DIR/$n.nspawn-lock"
   local cgs=()
   for cg in $(node_cgroups "$n"); do
     mkdir -p "$cg"
@@ -433,7 +476,7 @@ start_node() {
 cgroup_pids() {
   local cg
   for cg in $(node_cgroups "$1"); do
-    [ -d "$cg" ] && find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null
+    if [ -d "$cg" ]; then find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null || true; fi
   done | sort -un
 }
 
@@ -443,7 +486,7 @@ stop_nodes() {
   local n pid deadline left running
   for n in "$@"; do
     pid=$(node_pid "$n")
-    [ -n "$pid" ] && kill -TERM "$pid" 2>/dev/null || true
+    if [ -n "$pid" ]; then kill -TERM "$pid" 2>/dev/null || true; fi
   done
   deadline=$((SECONDS + STOP_TIMEOUT))
   while :; do
@@ -455,7 +498,7 @@ stop_nodes() {
       warn "nodes still running after ${STOP_TIMEOUT}s: ${left[*]}; killing them"
       for n in "${left[@]}"; do
         pid=$(node_pid "$n")
-        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+        if [ -n "$pid" ]; then kill -KILL "$pid" 2>/dev/null || true; fi
       done
       break
     fi
@@ -475,6 +518,7 @@ node_cleanup() {
     sleep 0.1
   done
   [ -z "$(cgroup_pids "$n")" ] || warn "node $n: processes left in its cgroups: $(cgroup_pids "$n" | tr '\n' ' ')"
+  if [ -f "$RUN_DIR/$n.nspawn-lock" ]; then rm -f "$NSPAWN_LOCKS/$(cat "$RUN_DIR/$n.nspawn-lock")"; fi
   unmount_under "$RUN_DIR/$n"
   local cg
   for cg in $(node_cgroups "$n"); do
@@ -486,9 +530,9 @@ node_cleanup() {
     done
   done
   ns=$(node_ns "$n")
-  if [ -e "/run/netns/$ns" ]; then ip netns del "$ns" || true; fi
+  if [ -e "/run/netns/$ns" ]; then ip netns del "$ns" 2>/dev/null || rm -f "/run/netns/$ns"; fi
   if [ -e "/run/netns/$CTL_NS" ]; then ip -n "$CTL_NS" link del "veth-$n" >/dev/null 2>&1 || true; fi
-  rm -rf --one-file-system "${RUN_DIR:?}/$n" "$RUN_DIR/$n.pid" "${DATA_DIR:?}/$n"
+  rm -rf --one-file-system "${RUN_DIR:?}/$n" "$RUN_DIR/$n.pid" "$RUN_DIR/$n.nspawn-lock" "${DATA_DIR:?}/$n"
   # nspawn cannot remove these itself when /run is not a tmpfs.
   if [ -d "$PROPAGATE_DIR/$n" ]; then rm -rf --one-file-system "${PROPAGATE_DIR:?}/$n"; fi
 }
@@ -501,13 +545,13 @@ leftovers() {
   for m in $(lab_mounts); do echo "mount $m"; done
   for h in "$CGROUP_ROOT"/*/; do
     cg="$h$LAB"
-    [ -d "$cg" ] && echo "cgroup $cg"
+    if [ -d "$cg" ]; then echo "cgroup $cg"; fi
   done
   for n in "${ALL_NODES[@]}"; do
-    [ -e "$PROPAGATE_DIR/$n" ] && echo "nspawn leftover $PROPAGATE_DIR/$n"
-    [ -e "$DATA_DIR/$n" ] && echo "node data $DATA_DIR/$n"
+    if [ -e "$PROPAGATE_DIR/$n" ]; then echo "nspawn leftover $PROPAGATE_DIR/$n"; fi
+    if [ -e "$DATA_DIR/$n" ]; then echo "node data $DATA_DIR/$n"; fi
   done
-  [ -e "$RUN_DIR" ] && echo "runtime dir $RUN_DIR"
+  if [ -e "$RUN_DIR" ]; then echo "runtime dir $RUN_DIR"; fi
   return 0
 }
 
@@ -565,7 +609,7 @@ take_lock() {
 
 cmd_up() {
   local count=${1:-3} t0 n i
-  [[ $count =~ ^[1-9][0-9]*$ ]] && [ "$count" -le "$MAX_MASTERS" ] || die "up: N must be 1..$MAX_MASTERS, got '$count'"
+  if ! [[ $count =~ ^[1-9][0-9]*$ ]] || [ "$count" -gt "$MAX_MASTERS" ]; then die "up: N must be 1..$MAX_MASTERS, got '$count'"; fi
   require_root
   t0=$(now)
   take_lock
@@ -610,7 +654,7 @@ cmd_up() {
   for n in "${want[@]}"; do is_in "$n" "${started[*]}" || kept+=("$n"); done
   log "started: ${started[*]:-none}; already running: ${kept[*]:-none} ($(since "$ts"))"
   wait_ready "${want[@]}"
-  log "lab up: ${#want[@]} nodes (masters n1..n$count at $NET.11.., lb at $LB_ADDR) in $(since "$t0"); $LAB_JSON"
+  log "lab up: ${want[*]} in $(since "$t0"); $LAB_JSON"
 }
 
 cmd_down() {
@@ -623,7 +667,7 @@ cmd_down() {
     stop_nodes "${nodes[@]}"
     log "stopped ${nodes[*]} ($(since "$t0"))"
   fi
-  if [ -e "/run/netns/$CTL_NS" ]; then ip netns del "$CTL_NS"; fi
+  if [ -e "/run/netns/$CTL_NS" ]; then ip netns del "$CTL_NS" 2>/dev/null || rm -f "/run/netns/$CTL_NS"; fi
   local cg h
   for h in "${CGROUP_HIERARCHIES[@]}"; do
     cg="$CGROUP_ROOT/$h/$LAB"
@@ -633,11 +677,11 @@ cmd_down() {
   rm -rf --one-file-system "$RUN_DIR"
   rmdir "$DATA_DIR" 2>/dev/null || true
   rm -f "$LAB_JSON"
-  local left
+  local left m
   left=$(leftovers)
   if [ -n "$left" ]; then
     printf '[lab] ERROR: down left these behind:\n' >&2
-    sed 's/^/[lab]   /' <<<"$left" >&2
+    while read -r m; do printf '[lab]   %s\n' "$m" >&2; done <<<"$left"
     exit 1
   fi
   if [ ${#nodes[@]} -eq 0 ]; then
@@ -722,7 +766,7 @@ main() {
   case $cmd in
     up) cmd_up "$@" ;;
     down) cmd_down ;;
-    status) cmd_status ;;
+    status) cmd_status || exit $? ;;
     ssh) cmd_ssh "$@" ;;
     exec) cmd_exec "$@" ;;
     leftovers) leftovers ;;

@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # The lab's node root filesystem: package list and recipe. Sourced by scripts/lab.sh.
 #
-# The cache directory name is rootfs-<hash>, where <hash> covers the Debian suite and the whole text
-# of this file (package list, recipe number and the customisation below), so editing this file makes
-# the next `up` build a fresh rootfs. Bump LAB_ROOTFS_RECIPE to force a rebuild without other edits.
+# The cache directory name is rootfs-<hash>, where <hash> covers the Debian suite and this file without
+# its comment and blank lines (package list, recipe number and the customisation below), so changing the
+# recipe makes the next `up` build a fresh rootfs (and, when no node runs, delete the older ones).
+# Bump LAB_ROOTFS_RECIPE to force a rebuild without other changes.
+# shellcheck disable=SC2034 # used by scripts/lab.sh
 LAB_ROOTFS_RECIPE=1
 
 # Everything a node needs must be here: nodes have no network access beyond the lab's /24.
+# shellcheck disable=SC2034 # used by scripts/lab.sh
 LAB_PACKAGES=(
   systemd systemd-sysv dbus
   openssh-server openssh-sftp-server sudo

@@ -77,9 +77,21 @@ function nodeArg(n: LabNode): string {
     return n.role === "lb" ? "lb" : n.name.slice(1);
 }
 
-/** PID 1's start time inside the node (clock ticks since the host booted): changes only if the node restarts. */
-function bootMark(node: string): string {
-    return onNode(node, "cut -d' ' -f22 /proc/1/stat");
+/** The node's systemd-nspawn processes as "pid@starttime" (found in /proc): changes only if the node restarts. */
+function nspawnOf(name: string): string[] {
+    const found: string[] = [];
+    for (const pid of fs.readdirSync("/proc").filter((p) => /^\d+$/.test(p))) {
+        try {
+            if (fs.readFileSync(`/proc/${pid}/comm`, "utf8").trim() !== "systemd-nspawn") continue;
+            const args = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+            if (!args.includes(`--machine=${name}`) || !args.some((a) => a.startsWith(`--directory=${runDir}/`))) continue;
+            const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+            found.push(`${pid}@${stat.slice(stat.lastIndexOf(")") + 2).split(" ")[19]}`);
+        } catch {
+            // the process exited meanwhile
+        }
+    }
+    return found;
 }
 
 /** Every trace of the lab on this machine, found independently of lab.sh. */
@@ -207,9 +219,11 @@ test("a unit with Restart=always written over SSH comes back after its process i
 });
 
 test("up is idempotent: up 4 adds n4 without restarting the others, up 3 stops it again", { skip, timeout: STEP_TIMEOUT }, () => {
-    const marks = ["1", "2", "3", "lb"].map(bootMark);
+    const kept = ["n1", "n2", "n3", "lb"];
+    const marks = kept.map(nspawnOf);
+    for (const [i, m] of marks.entries()) assert.equal(m.length, 1, `${kept[i]}: one nspawn process: ${m}`);
     lab(["up", "3"]);
-    assert.deepEqual(["1", "2", "3", "lb"].map(bootMark), marks, "up 3 on a running lab restarts nothing");
+    assert.deepEqual(kept.map(nspawnOf), marks, "up 3 on a running lab restarts nothing");
     lab(["up", "4"]);
     assert.deepEqual(
         readLab().nodes.map((n) => n.name),
@@ -217,15 +231,16 @@ test("up is idempotent: up 4 adds n4 without restarting the others, up 3 stops i
     );
     assert.equal(onNode("4", "cat /proc/1/comm"), "systemd");
     onNode("4", "ping -c 1 -W 2 n1");
-    assert.deepEqual(["1", "2", "3", "lb"].map(bootMark), marks, "up 4 leaves n1..n3 and lb alone");
+    assert.deepEqual(kept.map(nspawnOf), marks, "up 4 leaves n1..n3 and lb alone");
     lab(["up", "3"]);
     assert.deepEqual(
         readLab().nodes.map((n) => n.name),
         ["n1", "n2", "n3", "lb"],
     );
-    assert.deepEqual(["1", "2", "3", "lb"].map(bootMark), marks, "up 3 after up 4 leaves n1..n3 and lb alone");
+    assert.deepEqual(kept.map(nspawnOf), marks, "up 3 after up 4 leaves n1..n3 and lb alone");
     assert.ok(!fs.existsSync(`${dataDir}/n4`), "n4's writable layer is gone");
     assert.ok(!fs.existsSync("/run/netns/k8scp-n4"), "n4's network namespace is gone");
+    assert.deepEqual(nspawnOf("n4"), [], "n4's nspawn is gone");
     const status = run("bash", [labScript, "status"]);
     assert.equal(status.status, 0, status.stdout + status.stderr);
     assert.equal(status.stdout.trim().split("\n").length, 4, status.stdout);
