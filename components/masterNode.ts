@@ -21,7 +21,7 @@ import {
 } from "./lib/flags";
 import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
 import { renderAuditPolicy } from "./lib/policy";
-import { renderHostPrepScript } from "./lib/scripts";
+import { hostCleanupScript, renderHostPrepScript } from "./lib/scripts";
 
 /** The PKI shared by all masters. */
 export interface ClusterPki {
@@ -129,6 +129,7 @@ export class MasterNode extends pulumi.ComponentResource {
             {
                 connection: args.connection,
                 create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
+                delete: hostCleanupScript,
                 logging: "stdoutAndStderr",
             },
             child,

@@ -102,7 +102,8 @@ if [ "$action" = delete ]; then
   systemctl reset-failed "$svc.service" >/dev/null 2>&1 || true
 ${s.binaries.map((b) => `  rm -f ${q(`${paths.bin}/${b.name}`)} ${q(`${paths.staging}/${b.name}`)}`).join("\n")}
 ${owned.map((d) => `  rm -rf ${q(d)}`).join("\n")}
-${isRoot ? "" : `  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi\n`}  say "removed"
+${isRoot ? "" : `  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi\n`}  rmdir --ignore-fail-on-non-empty ${q(paths.conf)} ${q(paths.logs)} 2>/dev/null || true
+  say "removed"
   exit 0
 fi
 
@@ -170,6 +171,9 @@ sudo -n install -d -m 0755 -o root -g root /var/lib/k8scp
 sudo -n install -d -m 0700 -o ${q(sshUser)} ${q(paths.staging)}
 `;
 }
+
+/** Removes the staging directory (run after every service on the host was deleted). */
+export const hostCleanupScript = "sudo -n rm -rf /var/lib/k8scp";
 
 /** The command line that runs a stdin script as root: `sudo -n bash -s -- <action>`. */
 export const sudoScript = (action: "create" | "update" | "delete") => `sudo -n bash -s -- ${action}`;

@@ -169,6 +169,7 @@ test("service script: key material only as base64, modes, owner, health gate, de
     assert.match(script, /curl -fsS --max-time 3 -o \/dev\/null --insecure https:\/\/10.0.0.1:10259\/healthz/);
     assert.match(script, /rm -rf '\/etc\/kubernetes\/kube-scheduler'/);
     assert.match(script, /userdel "\$user"/);
+    assert.match(script, /rmdir --ignore-fail-on-non-empty '\/etc\/kubernetes' '\/var\/log\/kubernetes'/);
     assert.doesNotMatch(script, /set -x|tee /);
     assert.deepEqual(serviceDirs([{ path: "/etc/kubernetes/a/pki/x", content: "" }]), ["/etc/kubernetes/a", "/etc/kubernetes/a/pki"]);
     assert.equal(healthCommand({ url: "tcp://127.0.0.1:6443" }), `timeout 3 bash -c '</dev/tcp/127.0.0.1/6443'`);
