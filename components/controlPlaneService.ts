@@ -4,7 +4,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { paths, serviceDir } from "./lib/flags";
 import { HealthCheck, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
-import { renderUnit } from "./lib/systemd";
+import { renderServiceUnit } from "./lib/services";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -106,16 +106,14 @@ export class ControlPlaneService extends pulumi.ComponentResource {
 
         const envPath = `${serviceDir(args.service)}/environment`;
         this.unit = pulumi.output(args.args).apply((flags) =>
-            renderUnit({
+            renderServiceUnit({
                 description: args.description,
-                exec: `${paths.bin}/${binaries[0].name}`,
+                binary: binaries[0].name,
                 args: flags,
                 user,
-                type: args.unitType,
+                unitType: args.unitType,
                 after: args.after,
-                wants: args.after,
                 environmentFile: args.environment ? envPath : undefined,
-                documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/",
             }),
         );
         const files = (args.files ?? []).map((f) => pulumi.output(f.content).apply((content) => ({ path: f.path, mode: f.mode, content })));

@@ -2,26 +2,12 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientCert, SigningCA } from "./clientCert";
-import { Connection, ControlPlaneService, ServiceFileArgs } from "./controlPlaneService";
+import { Connection, ControlPlaneService } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
-import {
-    Member,
-    apiserverFlags,
-    auditLogPath,
-    auditPolicyPath,
-    controllerManagerFlags,
-    etcdFlags,
-    healthUrls,
-    kubeconfigPath,
-    paths,
-    pkiFile,
-    renderArgs,
-    schedulerFlags,
-    serviceNames as svc,
-} from "./lib/flags";
+import { Member } from "./lib/flags";
 import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
-import { renderAuditPolicy } from "./lib/policy";
 import { hostCleanupScript, renderHostPrepScript } from "./lib/scripts";
+import { ServiceSpec, localApiserverUrl, masterServiceSpecs } from "./lib/services";
 
 /** The PKI shared by all masters. */
 export interface ClusterPki {
@@ -114,7 +100,7 @@ export class MasterNode extends pulumi.ComponentResource {
         };
 
         // Co-located controller-manager and scheduler talk to their own API server, not through the VIP.
-        const localServer = `https://${self.address}:6443`;
+        const localServer = localApiserverUrl(self);
         const kubeconfig = (id: string, c: ClientCert, userName: string) =>
             new Kubeconfig(
                 `${name}-${id}`,
@@ -134,136 +120,53 @@ export class MasterNode extends pulumi.ComponentResource {
             },
             child,
         );
-        const bin = (n: string) => ({ name: n, localPath: path.join(args.binDir, n) });
-        const files = (service: string, list: [string, pulumi.Input<string>, boolean?][]): ServiceFileArgs[] =>
-            list.map(([f, content, secret]) => ({ path: pkiFile(service, f), content, mode: secret ? "0600" : "0644" }));
-        const common = { connection: args.connection, hostReady: prep };
-
-        this.etcd = new ControlPlaneService(
-            `${name}-etcd`,
-            {
-                ...common,
-                service: svc.etcd,
-                description: "etcd key-value store (Kubernetes backing store)",
-                binaries: [bin("etcd"), bin("etcdctl")],
-                args: renderArgs(etcdFlags({ self, members, clusterName: args.clusterName }), args.extraArgs?.etcd),
-                files: files(svc.etcd, [
-                    ["etcd-ca.pem", args.pki.etcdCA.certPem],
-                    ["etcd-server.pem", etcdServer.certPem],
-                    ["etcd-server-key.pem", etcdServer.privateKeyPem, true],
-                    ["etcd-peer.pem", etcdPeer.certPem],
-                    ["etcd-peer-key.pem", etcdPeer.privateKeyPem, true],
-                ]),
-                dataDirs: [paths.etcdData],
-                unitType: "notify",
-                health: {
-                    url: healthUrls.etcd(self.address),
-                    caFile: pkiFile(svc.etcd, "etcd-ca.pem"),
-                    clientCertFile: pkiFile(svc.etcd, "etcd-server.pem"),
-                    clientKeyFile: pkiFile(svc.etcd, "etcd-server-key.pem"),
+        const specs = masterServiceSpecs<pulumi.Input<string>>({
+            self,
+            members,
+            serviceCidr: args.serviceCidr,
+            clusterCidr: args.clusterCidr,
+            nodeCidrMaskSize: args.nodeCidrMaskSize,
+            clusterDomain: args.clusterDomain,
+            clusterName: args.clusterName,
+            extraArgs: args.extraArgs,
+            pem: {
+                etcdCA: args.pki.etcdCA.certPem,
+                kubernetesCA: k8sCA,
+                frontProxyCA: args.pki.frontProxyCA.certPem,
+                serviceAccount: { publicKeyPem: args.pki.serviceAccountPublicKeyPem, privateKeyPem: args.pki.serviceAccountPrivateKeyPem },
+                etcdServer,
+                etcdPeer,
+                etcdClient,
+                apiserver: apiserverCert,
+                kubeletClient,
+                frontProxyClient,
+            },
+            kubeconfigs: { controllerManager: cmKubeconfig.content, scheduler: schedKubeconfig.content },
+        });
+        const service = (id: string, spec: ServiceSpec<pulumi.Input<string>>, waitFor: pulumi.Input<pulumi.Resource>[]) =>
+            new ControlPlaneService(
+                `${name}-${id}`,
+                {
+                    ...spec,
+                    connection: args.connection,
+                    hostReady: prep,
+                    binaries: spec.binaries.map((n) => ({ name: n, localPath: path.join(args.binDir, n) })),
+                    waitFor,
                 },
-                bootstrapWithoutWait: true,
-                waitFor: args.previous ? [args.previous.etcd.ready] : [],
-            },
-            child,
-        );
-
-        this.apiserver = new ControlPlaneService(
-            `${name}-apiserver`,
-            {
-                ...common,
-                service: svc.apiserver,
-                description: "Kubernetes API server",
-                binaries: [bin("kube-apiserver")],
-                args: renderArgs(
-                    apiserverFlags({
-                        address: self.address,
-                        etcdMembers: members,
-                        serviceCidr: args.serviceCidr,
-                        clusterDomain: args.clusterDomain,
-                        apiserverCount: members.length,
-                    }),
-                    args.extraArgs?.apiserver,
-                ),
-                files: [
-                    ...files(svc.apiserver, [
-                        ["ca.pem", k8sCA.certPem],
-                        ["apiserver.pem", apiserverCert.certPem],
-                        ["apiserver-key.pem", apiserverCert.privateKeyPem, true],
-                        ["etcd-ca.pem", args.pki.etcdCA.certPem],
-                        ["apiserver-etcd-client.pem", etcdClient.certPem],
-                        ["apiserver-etcd-client-key.pem", etcdClient.privateKeyPem, true],
-                        ["apiserver-kubelet-client.pem", kubeletClient.certPem],
-                        ["apiserver-kubelet-client-key.pem", kubeletClient.privateKeyPem, true],
-                        ["front-proxy-ca.pem", args.pki.frontProxyCA.certPem],
-                        ["front-proxy-client.pem", frontProxyClient.certPem],
-                        ["front-proxy-client-key.pem", frontProxyClient.privateKeyPem, true],
-                        ["sa.pub", args.pki.serviceAccountPublicKeyPem],
-                        ["sa.key", args.pki.serviceAccountPrivateKeyPem, true],
-                    ]),
-                    { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
-                ],
-                dataDirs: [path.dirname(auditLogPath)],
-                unitType: "notify",
-                after: ["etcd.service"],
-                health: { url: healthUrls.apiserver(self.address), caFile: pkiFile(svc.apiserver, "ca.pem") },
-                waitFor: [
-                    this.etcd.ready,
-                    ...(args.etcdHealthy ? [args.etcdHealthy] : []),
-                    ...(args.previous ? [args.previous.apiserver.ready] : []),
-                ],
-            },
-            child,
-        );
-
-        this.controllerManager = new ControlPlaneService(
-            `${name}-controller-manager`,
-            {
-                ...common,
-                service: svc.controllerManager,
-                description: "Kubernetes controller manager",
-                binaries: [bin("kube-controller-manager")],
-                args: renderArgs(
-                    controllerManagerFlags({
-                        address: self.address,
-                        clusterCidr: args.clusterCidr,
-                        nodeCidrMaskSize: args.nodeCidrMaskSize,
-                        clusterName: args.clusterName,
-                        serviceCidr: args.serviceCidr,
-                    }),
-                    args.extraArgs?.controllerManager,
-                ),
-                files: [
-                    ...files(svc.controllerManager, [
-                        ["ca.pem", k8sCA.certPem],
-                        ["ca-key.pem", k8sCA.privateKeyPem, true],
-                        ["front-proxy-ca.pem", args.pki.frontProxyCA.certPem],
-                        ["sa.key", args.pki.serviceAccountPrivateKeyPem, true],
-                    ]),
-                    { path: kubeconfigPath(svc.controllerManager), content: cmKubeconfig.content, mode: "0600" },
-                ],
-                after: ["kube-apiserver.service"],
-                health: { url: healthUrls.controllerManager(self.address) },
-                waitFor: [this.apiserver.ready, ...(args.previous ? [args.previous.controllerManager.ready] : [])],
-            },
-            child,
-        );
-
-        this.scheduler = new ControlPlaneService(
-            `${name}-scheduler`,
-            {
-                ...common,
-                service: svc.scheduler,
-                description: "Kubernetes scheduler",
-                binaries: [bin("kube-scheduler")],
-                args: renderArgs(schedulerFlags({ address: self.address }), args.extraArgs?.scheduler),
-                files: [{ path: kubeconfigPath(svc.scheduler), content: schedKubeconfig.content, mode: "0600" }],
-                after: ["kube-apiserver.service"],
-                health: { url: healthUrls.scheduler(self.address) },
-                waitFor: [this.apiserver.ready, ...(args.previous ? [args.previous.scheduler.ready] : [])],
-            },
-            child,
-        );
+                child,
+            );
+        const prev = args.previous;
+        this.etcd = service("etcd", specs.etcd, prev ? [prev.etcd.ready] : []);
+        this.apiserver = service("apiserver", specs.apiserver, [
+            this.etcd.ready,
+            ...(args.etcdHealthy ? [args.etcdHealthy] : []),
+            ...(prev ? [prev.apiserver.ready] : []),
+        ]);
+        this.controllerManager = service("controller-manager", specs.controllerManager, [
+            this.apiserver.ready,
+            ...(prev ? [prev.controllerManager.ready] : []),
+        ]);
+        this.scheduler = service("scheduler", specs.scheduler, [this.apiserver.ready, ...(prev ? [prev.scheduler.ready] : [])]);
         this.registerOutputs({});
     }
 }

@@ -1,27 +1,10 @@
-// The service specs components/masterNode.ts, controlPlaneService.ts and apiServerLoadBalancer.ts build,
-// rebuilt here from the same pure renderers without Pulumi (certificates from OpensslPki instead of the TLS provider).
-import * as path from "node:path";
-import {
-    Member,
-    apiserverFlags,
-    auditLogPath,
-    auditPolicyPath,
-    controllerManagerFlags,
-    etcdFlags,
-    healthUrls,
-    kubeconfigPath,
-    paths,
-    pkiFile,
-    renderArgs,
-    schedulerFlags,
-    serviceNames as svc,
-} from "../../../components/lib/flags";
-import { renderHaproxyConfig } from "../../../components/lib/haproxy";
+// The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
+// (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
+import { Member } from "../../../components/lib/flags";
 import { renderKubeconfig } from "../../../components/lib/kubeconfig";
 import { apiserverSans, etcdMemberSans, identities } from "../../../components/lib/pki";
-import { renderAuditPolicy } from "../../../components/lib/policy";
-import { HealthCheck, ServiceFile, ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
-import { renderUnit } from "../../../components/lib/systemd";
+import { ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
+import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/lib/services";
 import { KeyPair, OpensslPki } from "./pki";
 
 export interface ClusterPki {
@@ -50,30 +33,17 @@ export function clusterPki(p: OpensslPki): ClusterPki {
     };
 }
 
-export interface ServiceDef {
-    service: string;
-    description: string;
-    binaries: string[];
-    args: string[];
-    files: ServiceFile[];
-    dataDirs?: string[];
-    unitType?: "simple" | "notify";
-    after?: string[];
-    health: HealthCheck;
-    bootstrapWithoutWait?: boolean;
-}
+export type ServiceDef = ServiceSpec<string>;
 
 /** What ControlPlaneService renders for one service: unit + script (user = the service name). */
 export function serviceScript(d: ServiceDef, sha: (binary: string) => string): { spec: ServiceScriptSpec; script: string } {
-    const unit = renderUnit({
+    const unit = renderServiceUnit({
         description: d.description,
-        exec: `${paths.bin}/${d.binaries[0]}`,
+        binary: d.binaries[0],
         args: d.args,
         user: d.service,
-        type: d.unitType,
+        unitType: d.unitType,
         after: d.after,
-        wants: d.after,
-        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/",
     });
     const spec: ServiceScriptSpec = {
         name: d.service,
@@ -128,141 +98,42 @@ export function masterServices(certs: MasterCerts, pki: ClusterPki, c: ClusterSe
     const k8sCA = pki.kubernetesCA;
     const { etcdServer, etcdPeer, etcdClient, apiserverCert, kubeletClient, frontProxyClient, cmCert, schedCert } = certs;
 
-    const localServer = `https://${self.address}:6443`;
     const kubeconfig = (cert: KeyPair, userName: string) =>
         renderKubeconfig({
             clusterName: "kubernetes",
-            server: localServer,
+            server: localApiserverUrl(self),
             caCertPem: k8sCA.certPem,
             userName,
             clientCertPem: cert.certPem,
             clientKeyPem: cert.privateKeyPem,
         });
-    const files = (service: string, list: [string, string, boolean?][]): ServiceFile[] =>
-        list.map(([f, content, secret]) => ({ path: pkiFile(service, f), content, mode: secret ? "0600" : "0644" }));
-
-    const etcd: ServiceDef = {
-        service: svc.etcd,
-        description: "etcd key-value store (Kubernetes backing store)",
-        binaries: ["etcd", "etcdctl"],
-        args: renderArgs(etcdFlags({ self, members, clusterName: c.clusterName }), extra.etcd),
-        files: files(svc.etcd, [
-            ["etcd-ca.pem", pki.etcdCA.certPem],
-            ["etcd-server.pem", etcdServer.certPem],
-            ["etcd-server-key.pem", etcdServer.privateKeyPem, true],
-            ["etcd-peer.pem", etcdPeer.certPem],
-            ["etcd-peer-key.pem", etcdPeer.privateKeyPem, true],
-        ]),
-        dataDirs: [paths.etcdData],
-        unitType: "notify",
-        health: {
-            url: healthUrls.etcd(self.address),
-            caFile: pkiFile(svc.etcd, "etcd-ca.pem"),
-            clientCertFile: pkiFile(svc.etcd, "etcd-server.pem"),
-            clientKeyFile: pkiFile(svc.etcd, "etcd-server-key.pem"),
+    return masterServiceSpecs<string>({
+        self,
+        members,
+        serviceCidr: c.serviceCidr,
+        clusterCidr: c.clusterCidr,
+        nodeCidrMaskSize: c.nodeCidrMaskSize,
+        clusterDomain: c.clusterDomain,
+        clusterName: c.clusterName,
+        extraArgs: extra,
+        pem: {
+            etcdCA: pki.etcdCA.certPem,
+            kubernetesCA: k8sCA,
+            frontProxyCA: pki.frontProxyCA.certPem,
+            serviceAccount: pki.sa,
+            etcdServer,
+            etcdPeer,
+            etcdClient,
+            apiserver: apiserverCert,
+            kubeletClient,
+            frontProxyClient,
         },
-        bootstrapWithoutWait: true,
-    };
-    const apiserver: ServiceDef = {
-        service: svc.apiserver,
-        description: "Kubernetes API server",
-        binaries: ["kube-apiserver"],
-        args: renderArgs(
-            apiserverFlags({
-                address: self.address,
-                etcdMembers: members,
-                serviceCidr: c.serviceCidr,
-                clusterDomain: c.clusterDomain,
-                apiserverCount: members.length,
-            }),
-            extra.apiserver,
-        ),
-        files: [
-            ...files(svc.apiserver, [
-                ["ca.pem", k8sCA.certPem],
-                ["apiserver.pem", apiserverCert.certPem],
-                ["apiserver-key.pem", apiserverCert.privateKeyPem, true],
-                ["etcd-ca.pem", pki.etcdCA.certPem],
-                ["apiserver-etcd-client.pem", etcdClient.certPem],
-                ["apiserver-etcd-client-key.pem", etcdClient.privateKeyPem, true],
-                ["apiserver-kubelet-client.pem", kubeletClient.certPem],
-                ["apiserver-kubelet-client-key.pem", kubeletClient.privateKeyPem, true],
-                ["front-proxy-ca.pem", pki.frontProxyCA.certPem],
-                ["front-proxy-client.pem", frontProxyClient.certPem],
-                ["front-proxy-client-key.pem", frontProxyClient.privateKeyPem, true],
-                ["sa.pub", pki.sa.publicKeyPem],
-                ["sa.key", pki.sa.privateKeyPem, true],
-            ]),
-            { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
-        ],
-        dataDirs: [path.dirname(auditLogPath)],
-        unitType: "notify",
-        after: ["etcd.service"],
-        health: { url: healthUrls.apiserver(self.address), caFile: pkiFile(svc.apiserver, "ca.pem") },
-    };
-    const controllerManager: ServiceDef = {
-        service: svc.controllerManager,
-        description: "Kubernetes controller manager",
-        binaries: ["kube-controller-manager"],
-        args: renderArgs(
-            controllerManagerFlags({
-                address: self.address,
-                clusterCidr: c.clusterCidr,
-                nodeCidrMaskSize: c.nodeCidrMaskSize,
-                clusterName: c.clusterName,
-                serviceCidr: c.serviceCidr,
-            }),
-            extra.controllerManager,
-        ),
-        files: [
-            ...files(svc.controllerManager, [
-                ["ca.pem", k8sCA.certPem],
-                ["ca-key.pem", k8sCA.privateKeyPem, true],
-                ["front-proxy-ca.pem", pki.frontProxyCA.certPem],
-                ["sa.key", pki.sa.privateKeyPem, true],
-            ]),
-            {
-                path: kubeconfigPath(svc.controllerManager),
-                content: kubeconfig(cmCert, identities.controllerManager.commonName),
-                mode: "0600",
-            },
-        ],
-        after: ["kube-apiserver.service"],
-        health: { url: healthUrls.controllerManager(self.address) },
-    };
-    const scheduler: ServiceDef = {
-        service: svc.scheduler,
-        description: "Kubernetes scheduler",
-        binaries: ["kube-scheduler"],
-        args: renderArgs(schedulerFlags({ address: self.address }), extra.scheduler),
-        files: [{ path: kubeconfigPath(svc.scheduler), content: kubeconfig(schedCert, identities.scheduler.commonName), mode: "0600" }],
-        after: ["kube-apiserver.service"],
-        health: { url: healthUrls.scheduler(self.address) },
-    };
-    return { etcd, apiserver, controllerManager, scheduler };
+        kubeconfigs: {
+            controllerManager: kubeconfig(cmCert, identities.controllerManager.commonName),
+            scheduler: kubeconfig(schedCert, identities.scheduler.commonName),
+        },
+    });
 }
-
-export const haproxyConfigPath = "/etc/kubernetes/k8scp-haproxy/haproxy.cfg";
 
 /** Exactly the script apiServerLoadBalancer.ts renders. */
-export function haproxyScript(backends: Member[], port = 6443): string {
-    const config = renderHaproxyConfig({ port, backends });
-    const unit = renderUnit({
-        description: "HAProxy load balancer for kube-apiserver (k8scp)",
-        exec: "/usr/sbin/haproxy",
-        args: ["-Ws", "-f", haproxyConfigPath],
-        type: "notify",
-        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed" },
-    });
-    return renderServiceScript({
-        name: "k8scp-haproxy",
-        user: "root",
-        unit,
-        binaries: [],
-        files: [{ path: haproxyConfigPath, content: config, mode: "0644" }],
-        requires: ["/usr/sbin/haproxy"],
-        validate: `haproxy -c -q -f ${haproxyConfigPath}`,
-        reload: true,
-        health: { url: `tcp://127.0.0.1:${port}`, timeoutSeconds: 30 },
-    });
-}
+export const haproxyScript = (backends: Member[], port = 6443): string => haproxyService(backends, port).script;

@@ -1,0 +1,227 @@
+// What each service of a master is made of: binaries, flags, files, health check, unit. Pure and generic over
+// the content type, so MasterNode feeds it Pulumi Inputs and the host-side test feeds it plain strings.
+import * as path from "node:path";
+import {
+    Member,
+    apiserverFlags,
+    auditLogPath,
+    auditPolicyPath,
+    controllerManagerFlags,
+    etcdFlags,
+    healthUrls,
+    kubeconfigPath,
+    paths,
+    pkiFile,
+    renderArgs,
+    schedulerFlags,
+    serviceNames as svc,
+} from "./flags";
+import { renderHaproxyConfig } from "./haproxy";
+import { renderAuditPolicy } from "./policy";
+import { HealthCheck, renderServiceScript } from "./scripts";
+import { renderUnit } from "./systemd";
+
+export interface Pem<T> {
+    certPem: T;
+    privateKeyPem: T;
+}
+
+export interface ServiceSpec<T> {
+    service: string;
+    description: string;
+    /** Binary names; the first is ExecStart. */
+    binaries: string[];
+    args: string[];
+    files: { path: string; content: T | string; mode: string }[];
+    dataDirs?: string[];
+    unitType?: "simple" | "notify";
+    after?: string[];
+    health: HealthCheck;
+    bootstrapWithoutWait?: boolean;
+}
+
+export interface MasterServicesInput<T> {
+    self: Member;
+    members: Member[];
+    serviceCidr: string;
+    clusterCidr: string;
+    nodeCidrMaskSize: number;
+    clusterDomain: string;
+    clusterName: string;
+    extraArgs?: {
+        etcd?: Record<string, string>;
+        apiserver?: Record<string, string>;
+        controllerManager?: Record<string, string>;
+        scheduler?: Record<string, string>;
+    };
+    pem: {
+        etcdCA: T;
+        kubernetesCA: Pem<T>;
+        frontProxyCA: T;
+        serviceAccount: { publicKeyPem: T; privateKeyPem: T };
+        etcdServer: Pem<T>;
+        etcdPeer: Pem<T>;
+        etcdClient: Pem<T>;
+        apiserver: Pem<T>;
+        kubeletClient: Pem<T>;
+        frontProxyClient: Pem<T>;
+    };
+    kubeconfigs: { controllerManager: T; scheduler: T };
+}
+
+/** Co-located controller-manager and scheduler talk to their own API server, not through the VIP. */
+export const localApiserverUrl = (self: Member) => `https://${self.address}:6443`;
+
+/** The four services of one master. */
+export function masterServiceSpecs<T>(
+    a: MasterServicesInput<T>,
+): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler", ServiceSpec<T>> {
+    const { self, members, pem } = a;
+    const files = (service: string, list: [string, T, boolean?][]) =>
+        list.map(([f, content, secret]) => ({ path: pkiFile(service, f), content, mode: secret ? "0600" : "0644" }));
+    return {
+        etcd: {
+            service: svc.etcd,
+            description: "etcd key-value store (Kubernetes backing store)",
+            binaries: ["etcd", "etcdctl"],
+            args: renderArgs(etcdFlags({ self, members, clusterName: a.clusterName }), a.extraArgs?.etcd),
+            files: files(svc.etcd, [
+                ["etcd-ca.pem", pem.etcdCA],
+                ["etcd-server.pem", pem.etcdServer.certPem],
+                ["etcd-server-key.pem", pem.etcdServer.privateKeyPem, true],
+                ["etcd-peer.pem", pem.etcdPeer.certPem],
+                ["etcd-peer-key.pem", pem.etcdPeer.privateKeyPem, true],
+            ]),
+            dataDirs: [paths.etcdData],
+            unitType: "notify",
+            health: {
+                url: healthUrls.etcd(self.address),
+                caFile: pkiFile(svc.etcd, "etcd-ca.pem"),
+                clientCertFile: pkiFile(svc.etcd, "etcd-server.pem"),
+                clientKeyFile: pkiFile(svc.etcd, "etcd-server-key.pem"),
+            },
+            bootstrapWithoutWait: true,
+        },
+        apiserver: {
+            service: svc.apiserver,
+            description: "Kubernetes API server",
+            binaries: ["kube-apiserver"],
+            args: renderArgs(
+                apiserverFlags({
+                    address: self.address,
+                    etcdMembers: members,
+                    serviceCidr: a.serviceCidr,
+                    clusterDomain: a.clusterDomain,
+                    apiserverCount: members.length,
+                }),
+                a.extraArgs?.apiserver,
+            ),
+            files: [
+                ...files(svc.apiserver, [
+                    ["ca.pem", pem.kubernetesCA.certPem],
+                    ["apiserver.pem", pem.apiserver.certPem],
+                    ["apiserver-key.pem", pem.apiserver.privateKeyPem, true],
+                    ["etcd-ca.pem", pem.etcdCA],
+                    ["apiserver-etcd-client.pem", pem.etcdClient.certPem],
+                    ["apiserver-etcd-client-key.pem", pem.etcdClient.privateKeyPem, true],
+                    ["apiserver-kubelet-client.pem", pem.kubeletClient.certPem],
+                    ["apiserver-kubelet-client-key.pem", pem.kubeletClient.privateKeyPem, true],
+                    ["front-proxy-ca.pem", pem.frontProxyCA],
+                    ["front-proxy-client.pem", pem.frontProxyClient.certPem],
+                    ["front-proxy-client-key.pem", pem.frontProxyClient.privateKeyPem, true],
+                    ["sa.pub", pem.serviceAccount.publicKeyPem],
+                    ["sa.key", pem.serviceAccount.privateKeyPem, true],
+                ]),
+                { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
+            ],
+            dataDirs: [path.dirname(auditLogPath)],
+            unitType: "notify",
+            after: ["etcd.service"],
+            health: { url: healthUrls.apiserver(self.address), caFile: pkiFile(svc.apiserver, "ca.pem") },
+        },
+        controllerManager: {
+            service: svc.controllerManager,
+            description: "Kubernetes controller manager",
+            binaries: ["kube-controller-manager"],
+            args: renderArgs(
+                controllerManagerFlags({
+                    address: self.address,
+                    clusterCidr: a.clusterCidr,
+                    nodeCidrMaskSize: a.nodeCidrMaskSize,
+                    clusterName: a.clusterName,
+                    serviceCidr: a.serviceCidr,
+                }),
+                a.extraArgs?.controllerManager,
+            ),
+            files: [
+                ...files(svc.controllerManager, [
+                    ["ca.pem", pem.kubernetesCA.certPem],
+                    ["ca-key.pem", pem.kubernetesCA.privateKeyPem, true],
+                    ["front-proxy-ca.pem", pem.frontProxyCA],
+                    ["sa.key", pem.serviceAccount.privateKeyPem, true],
+                ]),
+                { path: kubeconfigPath(svc.controllerManager), content: a.kubeconfigs.controllerManager, mode: "0600" },
+            ],
+            after: ["kube-apiserver.service"],
+            health: { url: healthUrls.controllerManager(self.address) },
+        },
+        scheduler: {
+            service: svc.scheduler,
+            description: "Kubernetes scheduler",
+            binaries: ["kube-scheduler"],
+            args: renderArgs(schedulerFlags({ address: self.address }), a.extraArgs?.scheduler),
+            files: [{ path: kubeconfigPath(svc.scheduler), content: a.kubeconfigs.scheduler, mode: "0600" }],
+            after: ["kube-apiserver.service"],
+            health: { url: healthUrls.scheduler(self.address) },
+        },
+    };
+}
+
+/** The unit of a service: runs its first binary as its own user (the service name unless given). */
+export function renderServiceUnit(a: {
+    description: string;
+    binary: string;
+    args: string[];
+    user: string;
+    unitType?: "simple" | "notify";
+    after?: string[];
+    environmentFile?: string;
+}): string {
+    return renderUnit({
+        description: a.description,
+        exec: `${paths.bin}/${a.binary}`,
+        args: a.args,
+        user: a.user,
+        type: a.unitType,
+        after: a.after,
+        wants: a.after,
+        environmentFile: a.environmentFile,
+        documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/",
+    });
+}
+
+export const haproxyConfigPath = "/etc/kubernetes/k8scp-haproxy/haproxy.cfg";
+
+/** HAProxy's config and the service script that installs it as `k8scp-haproxy` (distribution haproxy binary). */
+export function haproxyService(backends: Member[], port = 6443): { config: string; script: string } {
+    const config = renderHaproxyConfig({ port, backends });
+    const unit = renderUnit({
+        description: "HAProxy load balancer for kube-apiserver (k8scp)",
+        exec: "/usr/sbin/haproxy",
+        args: ["-Ws", "-f", haproxyConfigPath],
+        type: "notify",
+        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed" },
+    });
+    const script = renderServiceScript({
+        name: "k8scp-haproxy",
+        user: "root",
+        unit,
+        binaries: [],
+        files: [{ path: haproxyConfigPath, content: config, mode: "0644" }],
+        requires: ["/usr/sbin/haproxy"],
+        validate: `haproxy -c -q -f ${haproxyConfigPath}`,
+        reload: true,
+        health: { url: `tcp://127.0.0.1:${port}`, timeoutSeconds: 30 },
+    });
+    return { config, script };
+}
