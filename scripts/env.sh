@@ -12,10 +12,9 @@
 # it sets no shell options. Any node on PATH (or the repo's) is used to read
 # package.json.
 
-# Bump when the build recipe in scripts/toolchain.sh (or its helper files)
-# changes in a way that changes the binaries: it is part of the cache hash,
-# so a bump makes `npm run toolchain` build into a fresh directory.
-K8SCP_TOOLCHAIN_RECIPE=1
+# Bump when scripts/toolchain.sh changes how it assembles the toolchain directory (the
+# components themselves are keyed by the hash of their folders under toolchain/).
+K8SCP_TOOLCHAIN_RECIPE=2
 
 K8SCP_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 export K8SCP_REPO
@@ -42,6 +41,7 @@ k8scp_toolchain_versions() {
     const v = {
       kubernetes: t.kubernetes,
       etcd: t.etcd,
+      "pulumi-cli": t.pulumi,
       pulumi: d["@pulumi/pulumi"],
       "pulumi-command": d["@pulumi/command"],
       "pulumi-tls": d["@pulumi/tls"],
@@ -56,11 +56,28 @@ k8scp_toolchain_versions() {
   ' "$K8SCP_REPO/package.json"
 }
 
-# k8scp_toolchain_dir: print the cache directory for the current pins + recipe.
+# k8scp_component_hash NAME: a hash of what builds toolchain/NAME: its go.mod, go.sum, Go sources
+# and scripts, and toolchain/lib.sh (generated files and the module's tests do not count).
+k8scp_component_hash() {
+  (
+    cd "$K8SCP_REPO/toolchain" || exit 1
+    {
+      find "$1" -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.sh' \) \
+        ! -name '*_test.go' ! -path '*/gen/*' -print
+      echo lib.sh
+    } | LC_ALL=C sort | xargs sha256sum
+  ) | sha256sum | cut -c1-12
+}
+
+# k8scp_toolchain_dir: print the toolchain directory for the current pins, components and recipe.
 k8scp_toolchain_dir() {
-  local versions hash
+  local versions hash comps="" c
   versions="$(k8scp_toolchain_versions)" || return 1
-  hash="$(printf 'recipe=%s\n%s\n' "$K8SCP_TOOLCHAIN_RECIPE" "$versions" | sha256sum | cut -c1-12)"
+  for c in "$K8SCP_REPO"/toolchain/*/build.sh; do
+    c="$(basename "$(dirname "$c")")"
+    comps+="$c=$(k8scp_component_hash "$c")"$'\n'
+  done
+  hash="$(printf 'recipe=%s\n%s\n%s' "$K8SCP_TOOLCHAIN_RECIPE" "$versions" "$comps" | sha256sum | cut -c1-12)"
   printf '%s/toolchain/%s\n' "${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}" "$hash"
 }
 
