@@ -3,7 +3,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { paths, serviceDir } from "./lib/flags";
-import { HealthCheck, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
+import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
 import { renderServiceUnit } from "./lib/services";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
@@ -75,6 +75,8 @@ export class ControlPlaneService extends pulumi.ComponentResource {
     public readonly unit: pulumi.Output<string>;
     /** sha256 of everything the service depends on; it changes exactly when the service restarts. */
     public readonly revision: pulumi.Output<string>;
+    /** The step that writes the service's user, directories and files (its stdin is secret). */
+    public readonly files: command.remote.Command;
     /** The step that installs and starts the service; depend on it to order other work after health. */
     public readonly ready: command.remote.Command;
 
@@ -128,36 +130,49 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                 })),
             );
         }
-        const script = pulumi.all([this.unit, pulumi.all(files)]).apply(([unit, fs_]) =>
+        // Two steps, so that a reviewer reads in `pulumi preview --diff` which flag changed: the files step
+        // carries the key material (secret stdin), the service step the unit and its flags (plain stdin).
+        const filesScript = pulumi
+            .all(files)
+            .apply((fs_) => renderFilesScript({ name: args.service, user, files: fs_, dataDirs: args.dataDirs }));
+        const filesRevision = pulumi.unsecret(filesScript.apply((s) => sha256(s)));
+        const serviceScript = pulumi.all([this.unit, filesRevision]).apply(([unit, rev]) =>
             renderServiceScript({
                 name: args.service,
                 user,
                 unit,
                 binaries: binaries.map(({ name: n, sha256: s }) => ({ name: n, sha256: s })),
-                files: fs_,
-                dataDirs: args.dataDirs,
+                files: [],
+                ownsUser: false,
+                filesRevision: rev,
                 health: args.health,
                 bootstrapWithoutWait: args.bootstrapWithoutWait,
             }),
         );
-        this.revision = pulumi.unsecret(script.apply((s) => sha256(s)));
-        this.ready = new command.remote.Command(
-            `${name}`,
-            {
-                connection: args.connection,
-                create: sudoScript("create"),
-                update: sudoScript("update"),
-                delete: sudoScript("delete"),
-                stdin: pulumi.secret(script),
-                logging: "none",
-            },
+        this.revision = pulumi.unsecret(serviceScript.apply((s) => sha256(s)));
+        const commands = (stdin: pulumi.Input<string>) => ({
+            connection: args.connection,
+            create: sudoScript("create"),
+            update: sudoScript("update"),
+            delete: sudoScript("delete"),
+            stdin,
+        });
+        // Replacements delete before they create: the old instance's delete would remove what the new one
+        // just installed on the same host.
+        this.files = new command.remote.Command(
+            `${name}-files`,
+            { ...commands(pulumi.secret(filesScript)), logging: "none" },
             {
                 parent: this,
-                dependsOn: [...copies, ...(args.waitFor ?? [])],
-                // The old instance's delete would remove what the new one just installed on the same host.
+                dependsOn: args.hostReady ? [args.hostReady] : [],
                 deleteBeforeReplace: true,
                 additionalSecretOutputs: ["stdout", "stderr"],
             },
+        );
+        this.ready = new command.remote.Command(
+            `${name}`,
+            { ...commands(serviceScript), logging: "stdoutAndStderr" },
+            { parent: this, dependsOn: [this.files, ...copies, ...(args.waitFor ?? [])], deleteBeforeReplace: true },
         );
         this.registerOutputs({ unit: this.unit, revision: this.revision });
     }

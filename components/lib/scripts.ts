@@ -47,6 +47,22 @@ export interface ServiceScriptSpec {
     validate?: string;
     /** Reload instead of restart when the service already runs. */
     reload?: boolean;
+    /**
+     * Whether this script creates and (on delete) removes the service user. Default true. False when a
+     * separate files script (renderFilesScript) owns the user, the directories and the files.
+     */
+    ownsUser?: boolean;
+    /** sha256 of what a separate files script wrote: a change of it restarts the service. */
+    filesRevision?: string;
+}
+
+export interface FilesScriptSpec {
+    /** systemd unit name the files belong to (for messages). */
+    name: string;
+    user: string;
+    files: ServiceFile[];
+    /** Directories the service owns (0700), e.g. etcd's data dir; removed on delete. */
+    dataDirs?: string[];
 }
 
 /** Directories holding the files, with their ancestors below /etc/kubernetes, parents first. */
@@ -66,6 +82,16 @@ export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).dig
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * Writes a non-secret text file from a quoted heredoc, so that it reads as itself in the script (and in
+ * `pulumi preview --diff`). Falls back to base64 when the text could end the heredoc early.
+ */
+function plainFileBlock(f: ServiceFile, owner: string): string {
+    const text = f.content.endsWith("\n") ? f.content : `${f.content}\n`;
+    if (text.split("\n").includes("K8SCP_TEXT")) return fileBlock(f, owner);
+    return `put_file ${q(f.path)} ${f.mode ?? "0644"} ${q(owner)} text <<'K8SCP_TEXT'\n${text}K8SCP_TEXT`;
+}
+
 function fileBlock(f: ServiceFile, owner: string): string {
     const data = Buffer.from(f.content, "utf8")
         .toString("base64")
@@ -83,11 +109,11 @@ export function renderServiceScript(s: ServiceScriptSpec): string {
     const unitPath = `/etc/systemd/system/${s.name}.service`;
     const dirs = serviceDirs(s.files);
     const h = s.health;
-    const isRoot = s.user === "root";
+    const managesUser = s.user !== "root" && s.ownsUser !== false;
     const owned = [...dirs, ...(s.dataDirs ?? [])];
     return `#!/bin/bash
 # k8scp: ${s.name} (managed by Pulumi; edits are overwritten)
-set -euo pipefail
+${s.filesRevision ? `# files revision: ${s.filesRevision}\n` : ""}set -euo pipefail
 umask 022
 action="\${1:-create}"
 svc=${q(s.name)}
@@ -101,19 +127,11 @@ if [ "$action" = delete ]; then
   systemctl daemon-reload
   systemctl reset-failed "$svc.service" >/dev/null 2>&1 || true
 ${s.binaries.map((b) => `  rm -f ${q(`${paths.bin}/${b.name}`)} ${q(`${paths.staging}/${b.name}`)}`).join("\n")}
-${owned.map((d) => `  rm -rf ${q(d)}`).join("\n")}
-${isRoot ? "" : `  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi\n`}  rmdir --ignore-fail-on-non-empty ${q(paths.conf)} ${q(paths.logs)} 2>/dev/null || true
-  say "removed"
+${removeOwned(owned, managesUser)}  say "removed"
   exit 0
 fi
 
-put_file() { # path mode owner; content as base64 on stdin; atomic, never printed
-  local dst="$1" mode="$2" owner="$3" tmp
-  tmp=$(mktemp "$(dirname "$dst")/.k8scp.XXXXXX")
-  base64 -d >"$tmp"
-  chown "$owner:$owner" "$tmp"; chmod "$mode" "$tmp"
-  mv -f "$tmp" "$dst"
-}
+${putFileFunction}
 put_bin() { # name sha256
   local dst="${paths.bin}/$1" src="${paths.staging}/$1"
   if [ -f "$dst" ] && echo "$2  $dst" | sha256sum --check --status; then return 0; fi
@@ -122,13 +140,11 @@ put_bin() { # name sha256
 }
 
 ${(s.requires ?? []).map((r) => `[ -x ${q(r)} ] || { say "${r} is missing on this host; install it first (Debian: apt-get install ${r.replace(/^.*\//, "")})"; exit 4; }`).join("\n")}
-${isRoot ? "" : `id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"`}
-install -d -m 0755 -o root -g root ${q(paths.conf)}
-${dirs.map((d) => `install -d -m 0700 -o "$user" -g "$user" ${q(d)}`).join("\n")}
-${(s.dataDirs ?? []).map((d) => `install -d -m 0700 -o "$user" -g "$user" ${q(d)}`).join("\n")}
+${managesUser ? addUser : ""}
+${createOwned(dirs, s.dataDirs)}
 ${s.binaries.map((b) => `put_bin ${q(b.name)} ${b.sha256}`).join("\n")}
 ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
-${fileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
+${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
 systemctl daemon-reload
 systemctl enable "$svc.service" >/dev/null 2>&1
 
@@ -149,6 +165,67 @@ until ${healthCommand(h)} 2>/dev/null; do
   sleep 1
 done
 say "healthy at ${h.url}"
+`;
+}
+
+const putFileFunction = `put_file() { # path mode owner [text]; content (base64 unless "text") on stdin; atomic, never printed
+  local dst="$1" mode="$2" owner="$3" tmp
+  tmp=$(mktemp "$(dirname "$dst")/.k8scp.XXXXXX")
+  if [ "\${4:-}" = text ]; then cat >"$tmp"; else base64 -d >"$tmp"; fi
+  chown "$owner:$owner" "$tmp"; chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dst"
+}`;
+
+const addUser = `id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"`;
+
+/** Creates /etc/kubernetes and the service's directories (0700, owned by the service user). */
+const createOwned = (dirs: string[], dataDirs: string[] = []) =>
+    [
+        `install -d -m 0755 -o root -g root ${q(paths.conf)}`,
+        ...[...dirs, ...dataDirs].map((d) => `install -d -m 0700 -o "$user" -g "$user" ${q(d)}`),
+    ].join("\n");
+
+/** Delete-branch lines removing the owned directories, the user (and its processes) and empty parents. */
+const removeOwned = (owned: string[], removeUser: boolean) =>
+    [
+        ...owned.map((d) => `  rm -rf ${q(d)}\n`),
+        removeUser
+            ? `  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi\n`
+            : "",
+        `  rmdir --ignore-fail-on-non-empty ${q(paths.conf)} ${q(paths.logs)} 2>/dev/null || true\n`,
+    ].join("");
+
+/**
+ * The script that owns a service's user, directories and files (certificates, keys, kubeconfigs), apart from
+ * the service script so that its stdin (which embeds key material) can stay secret while the service script,
+ * with the unit and its flags, stays reviewable in `pulumi preview --diff`. create/update: user, directories,
+ * files (atomically, owner and mode). delete: the directories, data directories and the user.
+ * It never starts or restarts anything; the service script does, when the files' revision changes.
+ */
+export function renderFilesScript(s: FilesScriptSpec): string {
+    const dirs = serviceDirs(s.files);
+    const owned = [...dirs, ...(s.dataDirs ?? [])];
+    const isRoot = s.user === "root";
+    return `#!/bin/bash
+# k8scp: files of ${s.name} (managed by Pulumi; edits are overwritten)
+set -euo pipefail
+umask 022
+action="\${1:-create}"
+svc=${q(s.name)}
+user=${q(s.user)}
+say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
+
+if [ "$action" = delete ]; then
+  if systemctl is-active --quiet "$svc.service"; then systemctl stop "$svc.service"; fi
+${removeOwned(owned, !isRoot)}  say "files removed"
+  exit 0
+fi
+
+${putFileFunction}
+${isRoot ? "" : addUser}
+${createOwned(dirs, s.dataDirs)}
+${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
+say "${s.files.length} files in place"
 `;
 }
 

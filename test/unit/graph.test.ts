@@ -138,8 +138,15 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         assert.ok(await pulumi.isSecret(a.kubernetesCaKeyPem));
         assert.ok(!(await pulumi.isSecret(a.kubernetesCaCertPem)));
         for (const m of a.masters) {
-            for (const s of [m.etcd, m.apiserver, m.controllerManager, m.scheduler])
-                assert.ok(await pulumi.isSecret(s.ready.stdin), "service scripts carry keys");
+            for (const s of [m.etcd, m.apiserver, m.controllerManager, m.scheduler]) {
+                assert.ok(await pulumi.isSecret(s.files.stdin), "the files step carries keys: its stdin is secret");
+                // The service step is what a reviewer reads in `preview --diff`: plain, with the unit, no key.
+                assert.ok(!(await pulumi.isSecret(s.ready.stdin)), "the service step's stdin is plain");
+                const script = await settle(s.ready.stdin as pulumi.Output<string>);
+                assert.match(script, /^ExecStart=\/usr\/local\/bin\//m);
+                assert.match(script, /^# files revision: [0-9a-f]{64}$/m);
+                assert.doesNotMatch(script, /PRIVATE KEY|client-key-data/);
+            }
             for (const c of Object.values(m.certificates)) assert.ok(await pulumi.isSecret(c.privateKeyPem));
         }
         const kc = await settle(a.adminKubeconfig);
@@ -147,7 +154,7 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         const cmds = ra.filter((r) => r.type === "command:remote:Command");
         for (const c of cmds) {
             assert.ok(!String(c.inputs.create ?? "").includes("PRIVATE-KEY"), `${c.name}: no key on the command line`);
-            if (/-(etcd|apiserver|controller-manager|scheduler)$/.test(c.name))
+            if (/-(etcd|apiserver|controller-manager|scheduler)-files$/.test(c.name))
                 assert.equal(c.inputs.logging, "none", `${c.name} logs nothing`);
         }
     });

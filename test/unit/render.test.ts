@@ -5,7 +5,7 @@ import { renderHaproxyConfig } from "../../components/lib/haproxy";
 import { parseKubeconfig, renderKubeconfig } from "../../components/lib/kubeconfig";
 import { cidrsOverlap, nthAddress } from "../../components/lib/network";
 import { apiserverSans, etcdMemberSans, kubernetesServiceIp } from "../../components/lib/pki";
-import { healthCommand, renderServiceScript, serviceDirs } from "../../components/lib/scripts";
+import { healthCommand, renderFilesScript, renderServiceScript, serviceDirs } from "../../components/lib/scripts";
 import { labMasters } from "./fixtures";
 import { quoteExecWord, renderUnit } from "../../components/lib/systemd";
 
@@ -174,6 +174,50 @@ test("service script: key material only as base64, modes, owner, health gate, de
     assert.doesNotMatch(script, /set -x|tee /);
     assert.deepEqual(serviceDirs([{ path: "/etc/kubernetes/a/pki/x", content: "" }]), ["/etc/kubernetes/a", "/etc/kubernetes/a/pki"]);
     assert.equal(healthCommand({ url: "tcp://127.0.0.1:6443" }), `timeout 3 bash -c '</dev/tcp/127.0.0.1/6443'`);
+});
+
+test("split service: the files script owns user, files and data dirs; the service script reads as plain text", () => {
+    const pem = (edge: string) => `-----${edge} EC ${"PRIVATE"} KEY-----`;
+    const secret = `${pem("BEGIN")}\nSECRETSECRET\n${pem("END")}\n`;
+    const files = renderFilesScript({
+        name: "etcd",
+        user: "etcd",
+        files: [{ path: "/etc/kubernetes/etcd/pki/etcd-server-key.pem", content: secret, mode: "0600" }],
+        dataDirs: ["/var/lib/etcd"],
+    });
+    assert.ok(!files.includes("SECRETSECRET"), "no plaintext key in the files script");
+    assert.match(files, /put_file '\/etc\/kubernetes\/etcd\/pki\/etcd-server-key.pem' 0600 'etcd' <<'K8SCP_EOF'/);
+    assert.match(files, /useradd --system/);
+    assert.match(files, /install -d -m 0700 -o "\$user" -g "\$user" '\/var\/lib\/etcd'/);
+    assert.doesNotMatch(files, /systemctl (restart|start|enable)/, "writing files never (re)starts the service");
+    assert.match(files, /rm -rf '\/var\/lib\/etcd'/);
+    assert.match(files, /userdel "\$user"/);
+
+    const unit = "[Service]\nExecStart=/usr/local/bin/etcd \\\n  --name=n1\n";
+    const service = renderServiceScript({
+        name: "etcd",
+        user: "etcd",
+        unit,
+        binaries: [{ name: "etcd", sha256: "cd".repeat(32) }],
+        files: [],
+        ownsUser: false,
+        filesRevision: "ef".repeat(32),
+        health: { url: "https://10.0.0.1:2379/health" },
+    });
+    assert.ok(service.includes(`<<'K8SCP_TEXT'\n${unit}K8SCP_TEXT`), "the unit is in the script as plain text");
+    assert.match(service, new RegExp(`^# files revision: ${"ef".repeat(32)}$`, "m"));
+    assert.doesNotMatch(service, /useradd|userdel|rm -rf/, "the service script leaves user and files to the files script");
+    assert.match(service, /systemctl restart "\$svc.service"/);
+    // A unit whose text could end the heredoc falls back to base64.
+    const odd = renderServiceScript({
+        name: "x",
+        user: "root",
+        unit: "K8SCP_TEXT\n",
+        binaries: [],
+        files: [],
+        health: { url: "tcp://127.0.0.1:1" },
+    });
+    assert.doesNotMatch(odd, /<<'K8SCP_TEXT'/);
 });
 
 test("HAProxy sends TCP to every apiserver, checked on /readyz", () => {
