@@ -1,8 +1,8 @@
-// Checks the toolchain that `npm run toolchain` (scripts/toolchain.sh) built:
-// every built binary reports the version pinned in package.json, and the
-// Pulumi plugins are installed in the toolchain's PULUMI_HOME. Components the
-// Go module proxy does not serve are reported as skipped, with the reason.
-import { after, test, type TestContext } from "node:test";
+// Checks the toolchain that `npm run toolchain` (scripts/toolchain.sh) built: every binary reports the
+// version pinned in package.json, the plugins are installed in the toolchain's private PULUMI_HOME at the
+// versions the npm SDKs ask for, and a tiny real Pulumi program (test/tier/tiny) that uses all three plugins
+// goes through `up`, a no-op `preview --expect-no-changes`, one changed input and `destroy` against a lab host.
+import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
@@ -11,144 +11,180 @@ import * as path from "node:path";
 
 const repo = path.resolve(__dirname, "..", "..");
 
-interface Component {
-    name: string;
-    status: "built" | "unavailable" | "missing";
-    release?: string;
-    module?: string;
-    version?: string;
-    reason?: string;
-    binaries?: Record<string, string>;
-    plugins?: Record<string, string>;
-}
-
 interface Manifest {
     toolchainDir: string;
-    components: Record<string, Component>;
+    components: Record<string, { status: string; dir?: string }>;
 }
-
 interface PackageJson {
-    toolchain: { kubernetes: string; etcd: string };
+    toolchain: { kubernetes: string; etcd: string; pulumi: string };
     dependencies: Record<string, string>;
 }
-
 const pkg = JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as PackageJson;
-
-// The pinned release each component must report, from package.json.
-const pins: Record<string, string> = {
-    kubernetes: pkg.toolchain.kubernetes,
-    etcd: pkg.toolchain.etcd,
-    pulumi: pkg.dependencies["@pulumi/pulumi"],
-    "pulumi-language-nodejs": pkg.dependencies["@pulumi/pulumi"],
-    "pulumi-resource-command": pkg.dependencies["@pulumi/command"],
-    "pulumi-resource-tls": pkg.dependencies["@pulumi/tls"],
-    "pulumi-resource-random": pkg.dependencies["@pulumi/random"],
+const plugins: Record<string, string> = {
+    command: pkg.dependencies["@pulumi/command"],
+    tls: pkg.dependencies["@pulumi/tls"],
+    random: pkg.dependencies["@pulumi/random"],
 };
 
-const toolchainDir = childProcess
-    .execFileSync("bash", ["-c", 'source scripts/env.sh && echo "$K8SCP_TOOLCHAIN_DIR"'], {
+const envOut = childProcess
+    .execFileSync("bash", ["-c", 'source scripts/env.sh && echo "$K8SCP_TOOLCHAIN_DIR" && echo "${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}"'], {
         cwd: repo,
         encoding: "utf8",
     })
-    .trim();
+    .trim()
+    .split("\n");
+const [toolchainDir, cacheDir] = envOut;
+const bin = (b: string) => path.join(toolchainDir, "bin", b);
 const manifestPath = path.join(toolchainDir, "manifest.json");
-const manifest: Manifest | undefined = fs.existsSync(manifestPath)
-    ? (JSON.parse(fs.readFileSync(manifestPath, "utf8")) as Manifest)
-    : undefined;
 
-// A minimal environment: no proxy or other network settings, a throw-away
-// HOME (no ~/.kube/config, no ~/.pulumi), the toolchain's PULUMI_HOME.
+// A minimal environment: a throw-away HOME (no ~/.pulumi, no ~/.kube), the toolchain's PULUMI_HOME, offline
+// Pulumi settings, and PATH with the toolchain and the repo's Node first (what scripts/env.sh sets up).
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-toolchain-test-"));
 after(() => fs.rmSync(home, { recursive: true, force: true }));
 const cleanEnv: NodeJS.ProcessEnv = {
-    PATH: `${path.join(toolchainDir, "bin")}:/usr/local/bin:/usr/bin:/bin`,
+    PATH: `${path.join(toolchainDir, "bin")}:${path.join(repo, "node_modules", ".bin")}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
     HOME: home,
     LANG: "C.UTF-8",
     PULUMI_HOME: path.join(toolchainDir, "pulumi-home"),
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
+    PULUMI_BACKEND_URL: `file://${path.join(home, "backend")}`,
+    PULUMI_CONFIG_PASSPHRASE: "tiny-test",
 };
 
-function run(bin: string, args: string[]): string {
-    const r = childProcess.spawnSync(bin, args, { env: cleanEnv, encoding: "utf8", timeout: 60_000 });
+interface Run {
+    status: number | null;
+    out: string;
+}
+function spawn(cmd: string, args: string[], timeoutMs = 60_000, input?: string): Run {
+    const r = childProcess.spawnSync(cmd, args, { env: cleanEnv, encoding: "utf8", timeout: timeoutMs, input, cwd: repo });
     if (r.error) throw r.error;
-    const out = `${r.stdout}${r.stderr}`;
-    assert.equal(r.status, 0, `${path.basename(bin)} ${args.join(" ")} exited ${r.status}:\n${out}`);
-    return out;
+    return { status: r.status, out: `${r.stdout}${r.stderr}` };
+}
+function run(cmd: string, args: string[], timeoutMs = 60_000): string {
+    const r = spawn(cmd, args, timeoutMs);
+    assert.equal(r.status, 0, `${path.basename(cmd)} ${args.join(" ")} exited ${r.status}:\n${r.out}`);
+    return r.out;
 }
 
-function component(t: TestContext, name: string): Component | undefined {
-    assert.ok(manifest, `no toolchain at ${toolchainDir}: run npm run toolchain`);
-    const c = manifest.components[name];
-    assert.ok(c, `manifest.json has no entry for ${name}: run npm run toolchain`);
-    if (c.status === "unavailable") {
-        t.skip(`${c.module}@${c.version} not served by the Go module proxy: ${c.reason}`);
-        return undefined;
-    }
-    assert.equal(c.status, "built", `${name} is ${c.status}: run npm run toolchain`);
-    assert.equal(c.release, pins[name], `${name} was built for ${c.release}, package.json pins ${pins[name]}`);
-    return c;
-}
-
-function binary(c: Component, name: string): string {
-    const p = c.binaries?.[name];
-    assert.ok(p, `manifest.json lists no ${name} binary for ${c.name}`);
-    assert.ok(fs.existsSync(p), `${p} is missing: run npm run toolchain`);
-    return p;
-}
-
-test("the toolchain has been built (npm run toolchain)", () => {
-    assert.ok(fs.existsSync(toolchainDir), `no toolchain directory ${toolchainDir}: run npm run toolchain`);
-    assert.ok(manifest, `no ${manifestPath}: run npm run toolchain`);
-    assert.deepEqual(Object.keys(manifest.components).sort(), Object.keys(pins).sort());
+test("the toolchain is complete (npm run toolchain)", () => {
+    assert.ok(fs.existsSync(manifestPath), `no ${manifestPath}: run npm run toolchain`);
+    const m = JSON.parse(fs.readFileSync(manifestPath, "utf8")) as Manifest;
+    const notBuilt = Object.entries(m.components).filter(([, c]) => c.status !== "built");
+    assert.deepEqual(notBuilt, [], "every component is built");
+    assert.deepEqual(Object.keys(m.components).sort(), [
+        "etcd",
+        "kubernetes",
+        "pulumi",
+        "pulumi-language-nodejs",
+        "pulumi-resource-command",
+        "pulumi-resource-random",
+        "pulumi-resource-tls",
+    ]);
+    assert.ok(fs.existsSync(path.join(toolchainDir, "stamps", "complete")));
 });
 
-test("kubernetes binaries report the pinned version", (t) => {
-    const c = component(t, "kubernetes");
-    if (!c) return;
-    const want = `v${pins.kubernetes}`;
+test("kubernetes binaries report the pinned version", () => {
+    const want = `v${pkg.toolchain.kubernetes}`.replace(/\./g, "\\.");
     for (const b of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"]) {
-        assert.match(run(binary(c, b), ["--version"]), new RegExp(`^Kubernetes ${want.replace(/\./g, "\\.")}$`, "m"));
+        assert.match(run(bin(b), ["--version"]), new RegExp(`^Kubernetes ${want}$`, "m"));
     }
-    assert.match(run(binary(c, "kubectl"), ["version", "--client"]), new RegExp(`^Client Version: ${want}$`, "m"));
+    assert.match(run(bin("kubectl"), ["version", "--client"]), new RegExp(`^Client Version: ${want}$`, "m"));
 });
 
-test("etcd binaries report the pinned version", (t) => {
-    const c = component(t, "etcd");
-    if (!c) return;
-    assert.match(run(binary(c, "etcd"), ["--version"]), new RegExp(`^etcd Version: ${pins.etcd}$`, "m"));
-    assert.match(run(binary(c, "etcdctl"), ["version"]), new RegExp(`^etcdctl version: ${pins.etcd}$`, "m"));
+test("etcd binaries report the pinned version", () => {
+    const want = pkg.toolchain.etcd.replace(/\./g, "\\.");
+    assert.match(run(bin("etcd"), ["--version"]), new RegExp(`^etcd Version: ${want}$`, "m"));
+    assert.match(run(bin("etcdctl"), ["version"]), new RegExp(`^etcdctl version: ${want}$`, "m"));
+    assert.match(run(bin("etcdutl"), ["version"]), new RegExp(`^etcdutl version: ${want}$`, "m"));
 });
 
-test("pulumi CLI reports the pinned version", (t) => {
-    const c = component(t, "pulumi");
-    if (!c) return;
-    assert.equal(run(binary(c, "pulumi"), ["version"]).trim(), `v${pins.pulumi}`);
+test("the pulumi CLI reports the pinned version, with its language host beside it", () => {
+    assert.equal(run(bin("pulumi"), ["version"]).trim(), `v${pkg.toolchain.pulumi}`);
+    // The CLI looks for bundled plugins next to its own executable (hard links, not symlinks: it resolves them).
+    const st = fs.lstatSync(bin("pulumi-language-nodejs"));
+    assert.ok(st.isFile() && (st.mode & 0o111) !== 0, "pulumi-language-nodejs is an executable file in bin/");
 });
 
-test("pulumi-language-nodejs carries the pinned version", (t) => {
-    const c = component(t, "pulumi-language-nodejs");
-    if (!c) return;
-    // The language host has no version command: the version is linked into it.
-    const bin = fs.readFileSync(binary(c, "pulumi-language-nodejs"));
-    assert.ok(bin.includes(`v${pins.pulumi}`), `pulumi-language-nodejs does not contain v${pins.pulumi}`);
+test("the resource plugins are installed in the private PULUMI_HOME at the SDKs' versions", () => {
+    const ls = run(bin("pulumi"), ["plugin", "ls"]);
+    for (const [name, version] of Object.entries(plugins)) {
+        assert.match(ls, new RegExp(`^${name}\\s+resource\\s+${version.replace(/\./g, "\\.")}\\s`, "m"), ls);
+    }
+    assert.ok(!fs.existsSync(path.join(home, ".pulumi")), "nothing was written to a global ~/.pulumi");
 });
 
-for (const provider of ["command", "tls", "random"]) {
-    const name = `pulumi-resource-${provider}`;
-    test(`${name} is installed as a plugin`, (t) => {
-        const c = component(t, name);
-        if (!c) return;
-        const plugin = c.plugins?.[provider];
-        assert.ok(plugin && fs.existsSync(plugin), `plugin ${provider} is not installed in PULUMI_HOME`);
-        const pulumi = manifest?.components.pulumi;
-        if (pulumi?.status !== "built" || !pulumi.binaries?.pulumi) {
-            // Without our pulumi CLI, the plugin's place in PULUMI_HOME is all we can check.
-            assert.ok(plugin.includes(`resource-${provider}-v${pins[name]}`), plugin);
-            return;
+// --- the tiny real program on a lab host -----------------------------------------------------------------
+const tiny = path.join(repo, "test", "tier", "tiny");
+const labDir = path.join(cacheDir, "lab");
+const lab = (args: string[], timeoutMs = 300_000) => run("bash", [path.join(repo, "scripts", "lab.sh"), ...args], timeoutMs);
+/** The Pulumi CLI in the lab's controller namespace (the only place that reaches the hosts). */
+const pulumi = (args: string[], timeoutMs = 300_000) => spawn("bash", [path.join(repo, "scripts", "lab.sh"), "exec", bin("pulumi"), "-C", tiny, "--non-interactive", ...args], timeoutMs);
+const pulumiOk = (args: string[], timeoutMs = 300_000) => {
+    const r = pulumi(args, timeoutMs);
+    assert.equal(r.status, 0, `pulumi ${args.join(" ")} exited ${r.status}:\n${r.out}`);
+    return r.out;
+};
+const onHost = (cmd: string) => lab(["ssh", "1", cmd], 30_000).trim();
+
+test("a tiny real program with all three plugins: up, no-op preview, one change, destroy", async (t) => {
+    const t0 = Date.now();
+    const step = (s: string) => console.log(`[toolchain] tiny program: ${s} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    lab(["up", "1"]);
+    step("lab up");
+    try {
+        const hostKey = fs.readFileSync(path.join(labDir, "hostkeys", "n1_ed25519.pub"), "utf8").split(" ").slice(0, 2).join(" ");
+        pulumiOk(["stack", "init", "tiny"]);
+        for (const [k, v] of Object.entries({
+            host: "10.213.0.11",
+            hostKey,
+            keyPath: path.join(labDir, "id_ed25519"),
+            message: "hello from pulumi",
+        })) {
+            pulumiOk(["config", "set", k, v]);
         }
-        const ls = run(pulumi.binaries.pulumi, ["plugin", "ls"]);
-        assert.match(ls, new RegExp(`^${provider}\\s+resource\\s+${pins[name].replace(/\./g, "\\.")}\\s`, "m"), ls);
-    });
-}
+        const up = pulumiOk(["up", "--yes", "--skip-preview"]);
+        step("up");
+        assert.match(up, /Resources:\s*\n\s*\+ 6 created/, up);
+        const outputs = JSON.parse(pulumiOk(["stack", "output", "--json", "--show-secrets"])) as Record<string, string>;
+        assert.equal(outputs.messageOnHost.trim(), "hello from pulumi");
+        assert.equal(outputs.publicKeyOnHost.trim(), outputs.publicKey.trim());
+        assert.equal(onHost(`cat ${outputs.remoteDir}/message`), "hello from pulumi");
+        assert.equal(onHost(`cat ${outputs.remoteDir}/id.pub`), outputs.publicKey.trim());
+
+        await t.test("the private key is a secret: not in the state, not printed", () => {
+            assert.match(pulumiOk(["stack", "output", "privateKey"]), /\[secret\]/);
+            const state = pulumiOk(["stack", "export"]);
+            assert.doesNotMatch(state, /PRIVATE KEY/);
+            assert.doesNotMatch(up, /PRIVATE KEY/);
+        });
+
+        await t.test("nothing changed: preview --expect-no-changes passes", () => {
+            pulumiOk(["preview", "--expect-no-changes"]);
+        });
+        step("no-op preview");
+
+        await t.test("one changed input updates just the command that uses it", () => {
+            pulumiOk(["config", "set", "message", "changed"]);
+            const preview = pulumiOk(["preview", "--diff"]);
+            assert.match(preview, /~ command:remote:Command: \(update\)[\s\S]*\[urn=[^\]]*::write\]/, preview);
+            assert.match(preview, /- stdin\s*: "hello from pulumi"[\s\S]*\+ stdin\s*: "changed"/, preview);
+            assert.match(preview, /1 to update/, preview);
+            const r = pulumiOk(["up", "--yes", "--skip-preview"]);
+            assert.match(r, /~ 1 updated/, r);
+            assert.equal(onHost(`cat ${outputs.remoteDir}/message`), "changed");
+            pulumiOk(["preview", "--expect-no-changes"]);
+        });
+        step("change");
+
+        await t.test("destroy removes what the program made on the host", () => {
+            pulumiOk(["destroy", "--yes", "--skip-preview"]);
+            assert.equal(onHost(`test -e ${outputs.remoteDir} && echo present || echo gone`), "gone");
+            pulumiOk(["stack", "rm", "--yes", "tiny"]);
+        });
+        step("destroy");
+    } finally {
+        lab(["down"]);
+    }
+});
