@@ -1,0 +1,259 @@
+// The runbooks' proofs of a running control plane, shared by the host-side test (scripts without Pulumi) and the
+// end-to-end test (through the Pulumi CLI): services and their users, file modes, etcd over mutual TLS, the API
+// via the VIP, one leader per component and its fail-over, work flowing through controllers and scheduler.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Member, kubeconfigPath, paths, pkiFile, serviceNames } from "../../components/lib/flags";
+import { Lab, Result, until } from "./lab";
+
+export const SERVICES = [serviceNames.etcd, serviceNames.apiserver, serviceNames.controllerManager, serviceNames.scheduler];
+const etcdPki = (f: string) => pkiFile(serviceNames.etcd, f);
+
+/** Key files and kubeconfigs with keys: 0600, owned by the service user. */
+export const SECRET_FILES = [
+    etcdPki("etcd-server-key.pem"),
+    etcdPki("etcd-peer-key.pem"),
+    pkiFile(serviceNames.apiserver, "apiserver-key.pem"),
+    pkiFile(serviceNames.apiserver, "apiserver-etcd-client-key.pem"),
+    pkiFile(serviceNames.apiserver, "sa.key"),
+    pkiFile(serviceNames.controllerManager, "ca-key.pem"),
+    pkiFile(serviceNames.controllerManager, "sa.key"),
+    kubeconfigPath(serviceNames.controllerManager),
+    kubeconfigPath(serviceNames.scheduler),
+];
+
+export class Cluster {
+    constructor(
+        readonly lab: Lab,
+        readonly masters: Member[],
+        readonly binDir: string,
+        readonly adminKubeconfig: string,
+        readonly log: (s: string) => void,
+    ) {}
+
+    kubectl(args: string[], o: { timeoutMs?: number; kubeconfig?: string } = {}): Promise<Result> {
+        return this.lab.inCtl(
+            path.join(this.binDir, "kubectl"),
+            ["--kubeconfig", o.kubeconfig ?? this.adminKubeconfig, "--request-timeout=10s", ...args],
+            { timeoutMs: o.timeoutMs ?? 30_000 },
+        );
+    }
+
+    async kubectlOk(args: string[], o: { timeoutMs?: number; kubeconfig?: string } = {}): Promise<string> {
+        const r = await this.kubectl(args, o);
+        assert.equal(r.status, 0, `kubectl ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+        return r.stdout;
+    }
+
+    /** etcdctl on a master against its own member, with the member's client certificate unless `withCert` is false. */
+    etcdctl(m: Member, args: string, withCert = true): Promise<Result> {
+        return this.lab.ssh(
+            m.address,
+            `sudo -n ETCDCTL_API=3 ${paths.bin}/etcdctl --endpoints=https://${m.address}:2379 --cacert=${etcdPki("etcd-ca.pem")} ` +
+                (withCert ? `--cert=${etcdPki("etcd-server.pem")} --key=${etcdPki("etcd-server-key.pem")} ` : "") +
+                `--command-timeout=5s --dial-timeout=3s ${args}`,
+            { timeoutMs: 30_000 },
+        );
+    }
+
+    /** Every service active on every master, running as its own user; keys and kubeconfigs 0600; service dirs 0700. */
+    async servicesActiveAsOwnUsers(): Promise<void> {
+        for (const m of this.masters) {
+            for (const s of SERVICES) {
+                assert.equal((await this.lab.sshOk(m.address, `systemctl is-active ${s}.service`)).trim(), "active", `${s} on ${m.name}`);
+                const users = (await this.lab.sshOk(m.address, `ps -o user= -C ${s}`)).trim().split(/\s+/);
+                assert.deepEqual([...new Set(users)], [s], `${s} on ${m.name} runs as ${users.join(",")}`);
+            }
+            const out = (await this.lab.sshOk(m.address, `sudo -n stat -c '%n %a %U %G' ${SECRET_FILES.join(" ")}`)).trim().split("\n");
+            assert.equal(out.length, SECRET_FILES.length);
+            for (const line of out) {
+                const [f, mode, u, g] = line.split(" ");
+                const owner = f.split("/")[3];
+                assert.deepEqual([mode, u, g], ["600", owner, owner], `${m.name}: ${line}`);
+            }
+            const dirs = (
+                await this.lab.sshOk(
+                    m.address,
+                    `sudo -n stat -c '%n %a %U' ${SERVICES.map((s) => `/etc/kubernetes/${s}`).join(" ")} ${paths.etcdData}`,
+                )
+            )
+                .trim()
+                .split("\n");
+            for (const line of dirs) assert.match(line, /^\/\S+ 700 (etcd|kube-\S+)$/, `${m.name}: ${line}`);
+        }
+    }
+
+    /** `kubectl get --raw=PATH` via the VIP answers `ok` (waits up to `timeoutMs` for it). */
+    async rawOk(rawPath: string, timeoutMs = 30_000): Promise<void> {
+        const out = await until(`${rawPath} via the VIP`, timeoutMs, async () => {
+            const r = await this.kubectl(["get", `--raw=${rawPath}`]);
+            return r.status === 0 ? r.stdout : undefined;
+        });
+        assert.equal(out.trim(), "ok");
+    }
+
+    /** The member set answers `endpoint health --cluster` with a client certificate and refuses a client without one. */
+    async etcdMutualTls(expectHealthy = this.masters.length): Promise<void> {
+        const r = await this.etcdctl(this.masters[0], "endpoint health --cluster");
+        assert.equal(r.status, 0, r.stdout + r.stderr);
+        assert.equal((r.stdout.match(/is healthy/g) ?? []).length, expectHealthy, r.stdout);
+        const noCert = await this.etcdctl(this.masters[0], "get /registry --prefix --keys-only --limit=1", false);
+        assert.notEqual(noCert.status, 0, `etcd answered a request without a client certificate:\n${noCert.stdout}`);
+        const m = this.masters[1] ?? this.masters[0];
+        const curl = await this.lab.ssh(
+            m.address,
+            `sudo -n curl -sS --max-time 5 --cacert ${etcdPki("etcd-ca.pem")} https://${m.address}:2379/health`,
+        );
+        assert.notEqual(curl.status, 0, `etcd /health answered without a client certificate: ${curl.stdout}`);
+        // Refused by TLS (the server demands a client certificate), not unreachable: with TLS 1.3 the server aborts
+        // after the handshake, which curl reports either as the alert or, when the close wins the race, as errno
+        // 107/reset on the established connection; never as connection refused or timeout.
+        assert.match(curl.stderr, /certificate required|alert|handshake|errno 107|reset by peer/i, curl.stderr);
+        assert.doesNotMatch(curl.stderr, /Connection refused|timed out|No route/i, curl.stderr);
+        const plain = await this.lab.ssh(m.address, `curl -sS --max-time 5 http://${m.address}:2379/health`);
+        assert.notEqual(plain.status, 0, `etcd answered plain http: ${plain.stdout}`);
+        const withCert = await this.lab.ssh(
+            m.address,
+            `sudo -n curl -sS --max-time 5 --cacert ${etcdPki("etcd-ca.pem")} --cert ${etcdPki("etcd-server.pem")} --key ${etcdPki("etcd-server-key.pem")} https://${m.address}:2379/health`,
+        );
+        assert.equal(withCert.status, 0, withCert.stderr);
+        this.log(
+            `etcd without client cert: ${curl.stderr.trim()}; plain http: ${plain.stderr.trim()}; with cert: ${withCert.stdout.trim()}`,
+        );
+    }
+
+    /** The master holding a Lease (kube-system/<lease>), if any. */
+    async holder(lease: string): Promise<Member | undefined> {
+        const r = await this.kubectl(["-n", "kube-system", "get", "lease", lease, "-o", "jsonpath={.spec.holderIdentity}"]);
+        const id = r.status === 0 ? r.stdout.trim() : "";
+        return this.masters.find((m) => id.startsWith(`${m.name}_`));
+    }
+
+    async leaders(): Promise<{ scheduler: Member; controllerManager: Member }> {
+        const scheduler = await until("kube-scheduler lease", 60_000, () => this.holder("kube-scheduler"));
+        const controllerManager = await until("kube-controller-manager lease", 60_000, () => this.holder("kube-controller-manager"));
+        this.log(`leaders: kube-scheduler ${scheduler.name}, kube-controller-manager ${controllerManager.name}`);
+        return { scheduler, controllerManager };
+    }
+
+    /**
+     * Stops `service` on the lease holder and waits for another master to hold the lease; returns the new holder
+     * and the takeover time in seconds. The stopped service is left stopped (the caller starts it again).
+     */
+    async failover(lease: string, service: string, from: Member, boundMs: number): Promise<{ next: Member; seconds: number }> {
+        await this.lab.sshOk(from.address, `sudo -n systemctl stop ${service}.service`);
+        const s = Date.now();
+        const next = await until(
+            `another ${lease} leader after stopping ${from.name}`,
+            boundMs,
+            async () => {
+                const h = await this.holder(lease);
+                return h && h.name !== from.name ? h : undefined;
+            },
+            200,
+        );
+        const seconds = (Date.now() - s) / 1000;
+        this.log(`${lease} lease moved ${from.name} -> ${next.name} in ${seconds.toFixed(1)} s`);
+        return { next, seconds };
+    }
+
+    /** An nginx Deployment: its ReplicaSet and Pods appear, the scheduler reports FailedScheduling, etcd holds its keys. */
+    async workFlows(): Promise<void> {
+        await this.kubectlOk(["create", "deployment", "nginx", "--image=nginx", "--replicas=2"]);
+        await until("ReplicaSet", 60_000, async () => {
+            const r = await this.kubectl(["get", "rs", "-l", "app=nginx", "-o", "name"]);
+            return r.status === 0 && r.stdout.includes("replicaset.apps/nginx-") ? true : undefined;
+        });
+        const pods = await until("2 Pods", 60_000, async () => {
+            const r = await this.kubectl(["get", "pods", "-l", "app=nginx", "-o", "name"]);
+            const n = r.stdout.trim().split("\n").filter(Boolean);
+            return r.status === 0 && n.length === 2 ? n : undefined;
+        });
+        this.log(`pods: ${pods.join(" ")}`);
+        const ev = await until("FailedScheduling event", 60_000, async () => {
+            const r = await this.kubectl([
+                "get",
+                "events",
+                "--field-selector",
+                "reason=FailedScheduling",
+                "-o",
+                "jsonpath={.items[*].message}",
+            ]);
+            return r.status === 0 && r.stdout.trim() ? r.stdout.trim() : undefined;
+        });
+        this.log(`FailedScheduling: ${ev.slice(0, 200)}`);
+        const r = await this.etcdctl(this.masters[0], "get /registry --prefix --keys-only");
+        assert.equal(r.status, 0, r.stderr);
+        const keys = r.stdout.split("\n").filter((k) => k.includes("nginx"));
+        assert.ok(
+            keys.some((k) => k.startsWith("/registry/deployments/default/nginx")),
+            `no nginx Deployment key in etcd: ${keys.join(" ")}`,
+        );
+        assert.ok(
+            keys.some((k) => k.startsWith("/registry/pods/default/nginx-")),
+            `no nginx Pod key in etcd: ${keys.join(" ")}`,
+        );
+        this.log(`etcd nginx keys: ${keys.join(" ")}`);
+    }
+
+    /** ActiveEnterTimestamp (µs, UTC) of a service on every master. */
+    async activeSince(service: string): Promise<string[]> {
+        return Promise.all(
+            this.masters.map(async (m) =>
+                (
+                    await this.lab.sshOk(m.address, `systemctl show --timestamp=us+utc --value -p ActiveEnterTimestamp ${service}.service`)
+                ).trim(),
+            ),
+        );
+    }
+
+    /** Nothing of ours is left on the masters: no unit, directory, user, process, binary or data. */
+    async nothingLeft(): Promise<void> {
+        for (const m of this.masters) {
+            for (const s of SERVICES) {
+                const r = await this.lab.ssh(
+                    m.address,
+                    `test ! -e /etc/systemd/system/${s}.service && test ! -e /etc/kubernetes/${s} && ! id -u ${s} >/dev/null 2>&1 && ! pgrep -x ${s.slice(0, 15)} >/dev/null && test ! -e ${paths.bin}/${s} && test ! -e ${paths.staging}/${s}`,
+                );
+                assert.equal(r.status, 0, `${s} left on ${m.name}: ${r.stdout}${r.stderr}`);
+            }
+            const r = await this.lab.ssh(
+                m.address,
+                `test ! -e ${paths.etcdData} && test ! -e ${paths.bin}/etcdctl && test ! -e /var/log/kubernetes/kube-apiserver`,
+            );
+            assert.equal(r.status, 0, `etcd data, etcdctl or audit log dir left on ${m.name}`);
+        }
+        const r = await this.lab.ssh(
+            this.lab.vip,
+            "test ! -e /etc/systemd/system/k8scp-haproxy.service && test ! -e /etc/kubernetes/k8scp-haproxy && ! pgrep -x haproxy >/dev/null",
+        );
+        assert.equal(r.status, 0, "HAProxy unit, config or process left on lb");
+    }
+}
+
+/**
+ * Probes `GET /readyz` via the VIP with the admin's client certificate every `intervalMs`, from the controller
+ * namespace, until stopped or `maxProbes` (a hard bound). `stop()` returns the HTTP codes seen.
+ */
+export function startReadyzProbe(lab: Lab, vip: string, certDir: string, intervalMs = 250, maxProbes = 2400) {
+    const script = [
+        `for i in $(seq 1 ${maxProbes}); do`,
+        `  [ -e ${certDir}/stop ] && break`,
+        `  curl -s -o /dev/null -w '%{http_code}\\n' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443/readyz || true`,
+        `  sleep ${intervalMs / 1000}`,
+        `done`,
+    ].join("\n");
+    const done = lab.inCtl("bash", ["-c", script], { timeoutMs: maxProbes * (intervalMs + 2500) + 10_000 });
+    return {
+        async stop(): Promise<{ total: number; failed: number; codes: Record<string, number> }> {
+            fs.writeFileSync(path.join(certDir, "stop"), "");
+            const r = await done;
+            fs.rmSync(path.join(certDir, "stop"), { force: true });
+            const lines = r.stdout.trim().split("\n").filter(Boolean);
+            const codes: Record<string, number> = {};
+            for (const c of lines) codes[c] = (codes[c] ?? 0) + 1;
+            return { total: lines.length, failed: lines.filter((c) => c !== "200").length, codes };
+        },
+    };
+}

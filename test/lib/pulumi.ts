@@ -1,0 +1,64 @@
+// The real Pulumi CLI for the tests: run in the lab's controller namespace (the only place that reaches the
+// hosts), with the toolchain's environment, a throwaway file:// backend and a stack config file of the test's own.
+import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { Lab, Result } from "./lab";
+
+export class PulumiCli {
+    constructor(
+        readonly lab: Lab,
+        readonly env: NodeJS.ProcessEnv,
+        /** Directory of the program (its Pulumi.yaml). */
+        readonly programDir: string,
+        readonly stack: string,
+        /** Stack config file; commands that take config get `--config-file` with it. */
+        readonly configFile?: string,
+    ) {}
+
+    run(args: string[], timeoutMs = 600_000): Promise<Result> {
+        const withConfig = ["up", "preview", "destroy", "refresh", "config"].includes(args[0]) && this.configFile;
+        const full = [
+            "--non-interactive",
+            "-C",
+            this.programDir,
+            ...args,
+            "--stack",
+            this.stack,
+            ...(withConfig ? ["--config-file", this.configFile!] : []),
+        ];
+        return this.lab.inCtl(path.join(this.env.K8SCP_TOOLCHAIN_DIR!, "bin", "pulumi"), full, {
+            env: this.env,
+            timeoutMs,
+            cwd: this.programDir,
+        });
+    }
+
+    async ok(args: string[], timeoutMs = 600_000): Promise<string> {
+        const r = await this.run(args, timeoutMs);
+        assert.equal(r.status, 0, `pulumi ${args.join(" ")} exited ${r.status}:\n${r.stdout}${r.stderr}`);
+        return r.stdout + r.stderr;
+    }
+
+    async outputs(): Promise<Record<string, unknown>> {
+        const r = await this.run(["stack", "output", "--json", "--show-secrets"], 60_000);
+        assert.equal(r.status, 0, r.stderr);
+        return JSON.parse(r.stdout) as Record<string, unknown>;
+    }
+
+    /** The stack's state as `pulumi stack export` prints it, and the state files of the backend. */
+    async stateTexts(): Promise<string[]> {
+        const exported = await this.ok(["stack", "export"], 60_000);
+        const backend = this.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
+        const files: string[] = [];
+        const walk = (d: string) => {
+            for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+                const p = path.join(d, e.name);
+                if (e.isDirectory()) walk(p);
+                else if (/\.json$/.test(e.name)) files.push(fs.readFileSync(p, "utf8"));
+            }
+        };
+        walk(backend);
+        return [exported, ...files];
+    }
+}
