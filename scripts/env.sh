@@ -61,6 +61,10 @@ k8scp_toolchain_versions() {
 k8scp_component_hash() {
   (
     cd "$K8SCP_REPO/toolchain" || exit 1
+    [ -d "$1" ] || {
+      echo "absent $1"
+      exit 0
+    }
     {
       find "$1" -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.sh' \) \
         ! -name '*_test.go' ! -path '*/gen/*' -print

@@ -164,7 +164,7 @@ until ${healthCommand(h)} 2>/dev/null; do
   fi
   sleep 1
 done
-say "healthy at ${h.url}"
+say "healthy at ${h.url} (t=$(date +%s.%N))"
 `;
 }
 
