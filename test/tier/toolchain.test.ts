@@ -9,7 +9,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-const repo = path.resolve(__dirname, "..", "..");
+import { Lab, labDir, repo, stepper, toolchainEnv } from "../lib/lab";
+import { PulumiCli } from "../lib/pulumi";
 
 interface Manifest {
     toolchainDir: string;
@@ -26,14 +27,9 @@ const plugins: Record<string, string> = {
     random: pkg.dependencies["@pulumi/random"],
 };
 
-const envOut = childProcess
-    .execFileSync("bash", ["-c", 'source scripts/env.sh && echo "$K8SCP_TOOLCHAIN_DIR" && echo "${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}"'], {
-        cwd: repo,
-        encoding: "utf8",
-    })
-    .trim()
-    .split("\n");
-const [toolchainDir, cacheDir] = envOut;
+const tcEnv = toolchainEnv();
+assert.ok(tcEnv, "scripts/env.sh computes the toolchain directory");
+const toolchainDir = tcEnv.K8SCP_TOOLCHAIN_DIR!;
 const bin = (b: string) => path.join(toolchainDir, "bin", b);
 const manifestPath = path.join(toolchainDir, "manifest.json");
 
@@ -42,10 +38,10 @@ const manifestPath = path.join(toolchainDir, "manifest.json");
 const home = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-toolchain-test-"));
 after(() => fs.rmSync(home, { recursive: true, force: true }));
 const cleanEnv: NodeJS.ProcessEnv = {
-    PATH: `${path.join(toolchainDir, "bin")}:${path.join(repo, "node_modules", ".bin")}:/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin`,
+    PATH: tcEnv.PATH,
     HOME: home,
     LANG: "C.UTF-8",
-    PULUMI_HOME: path.join(toolchainDir, "pulumi-home"),
+    PULUMI_HOME: tcEnv.PULUMI_HOME,
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
@@ -116,75 +112,63 @@ test("the resource plugins are installed in the private PULUMI_HOME at the SDKs'
 });
 
 // --- the tiny real program on a lab host -----------------------------------------------------------------
-const tiny = path.join(repo, "test", "tier", "tiny");
-const labDir = path.join(cacheDir, "lab");
-const lab = (args: string[], timeoutMs = 300_000) => run("bash", [path.join(repo, "scripts", "lab.sh"), ...args], timeoutMs);
-/** The Pulumi CLI in the lab's controller namespace (the only place that reaches the hosts). */
-const pulumi = (args: string[], timeoutMs = 300_000) => spawn("bash", [path.join(repo, "scripts", "lab.sh"), "exec", bin("pulumi"), "-C", tiny, "--non-interactive", ...args], timeoutMs);
-const pulumiOk = (args: string[], timeoutMs = 300_000) => {
-    const r = pulumi(args, timeoutMs);
-    assert.equal(r.status, 0, `pulumi ${args.join(" ")} exited ${r.status}:\n${r.out}`);
-    return r.out;
-};
-const onHost = (cmd: string) => lab(["ssh", "1", cmd], 30_000).trim();
-
 test("a tiny real program with all three plugins: up, no-op preview, one change, destroy", async (t) => {
-    const t0 = Date.now();
-    const step = (s: string) => console.log(`[toolchain] tiny program: ${s} at ${((Date.now() - t0) / 1000).toFixed(1)} s`);
-    lab(["up", "1"]);
-    step("lab up");
+    const step = stepper("toolchain");
+    const lab = await step("lab up 1", () => Lab.up(1));
+    fs.mkdirSync(path.join(home, "backend"));
+    const pulumi = new PulumiCli(lab, cleanEnv, path.join(repo, "test", "tier", "tiny"), "tiny");
+    const onHost = async (cmd: string) => (await lab.sshOk(lab.masters[0].address, cmd)).trim();
     try {
-        const hostKey = fs.readFileSync(path.join(labDir, "hostkeys", "n1_ed25519.pub"), "utf8").split(" ").slice(0, 2).join(" ");
-        pulumiOk(["stack", "init", "tiny"]);
+        const hostKey = fs
+            .readFileSync(path.join(labDir, "hostkeys", "n1_ed25519.pub"), "utf8")
+            .split(" ")
+            .slice(0, 2)
+            .join(" ");
+        await pulumi.ok(["stack", "init", "tiny"]);
         for (const [k, v] of Object.entries({
-            host: "10.213.0.11",
+            host: lab.masters[0].address,
             hostKey,
             keyPath: path.join(labDir, "id_ed25519"),
             message: "hello from pulumi",
         })) {
-            pulumiOk(["config", "set", k, v]);
+            await pulumi.ok(["config", "set", k, v]);
         }
-        const up = pulumiOk(["up", "--yes", "--skip-preview"]);
-        step("up");
+        const up = await step("up", () => pulumi.ok(["up", "--yes", "--skip-preview"]));
         assert.match(up, /Resources:\s*\n\s*\+ 6 created/, up);
-        const outputs = JSON.parse(pulumiOk(["stack", "output", "--json", "--show-secrets"])) as Record<string, string>;
+        const outputs = (await pulumi.outputs()) as Record<string, string>;
         assert.equal(outputs.messageOnHost.trim(), "hello from pulumi");
         assert.equal(outputs.publicKeyOnHost.trim(), outputs.publicKey.trim());
-        assert.equal(onHost(`cat ${outputs.remoteDir}/message`), "hello from pulumi");
-        assert.equal(onHost(`cat ${outputs.remoteDir}/id.pub`), outputs.publicKey.trim());
+        assert.equal(await onHost(`cat ${outputs.remoteDir}/message`), "hello from pulumi");
+        assert.equal(await onHost(`cat ${outputs.remoteDir}/id.pub`), outputs.publicKey.trim());
 
-        await t.test("the private key is a secret: not in the state, not printed", () => {
-            assert.match(pulumiOk(["stack", "output", "privateKey"]), /\[secret\]/);
-            const state = pulumiOk(["stack", "export"]);
-            assert.doesNotMatch(state, /PRIVATE KEY/);
+        await t.test("the private key is a secret: not in the state, not printed", async () => {
+            assert.match(await pulumi.ok(["stack", "output", "privateKey"]), /\[secret\]/);
+            for (const text of await pulumi.stateTexts()) assert.doesNotMatch(text, /PRIVATE KEY/);
             assert.doesNotMatch(up, /PRIVATE KEY/);
         });
 
-        await t.test("nothing changed: preview --expect-no-changes passes", () => {
-            pulumiOk(["preview", "--expect-no-changes"]);
+        await t.test("nothing changed: preview --expect-no-changes passes", async () => {
+            await step("no-op preview", () => pulumi.ok(["preview", "--expect-no-changes"]));
         });
-        step("no-op preview");
 
-        await t.test("one changed input updates just the command that uses it", () => {
-            pulumiOk(["config", "set", "message", "changed"]);
-            const preview = pulumiOk(["preview", "--diff"]);
-            assert.match(preview, /~ command:remote:Command: \(update\)[\s\S]*\[urn=[^\]]*::write\]/, preview);
+        await t.test("one changed input updates just the command that uses it", async () => {
+            await pulumi.ok(["config", "set", "message", "changed"]);
+            const preview = await pulumi.ok(["preview", "--diff"]);
+            assert.match(preview, /~ command:remote:Command: \(update\)\s*\n\s*\[urn=[^\]]*::write\]/, preview);
             assert.match(preview, /- stdin\s*: "hello from pulumi"[\s\S]*\+ stdin\s*: "changed"/, preview);
             assert.match(preview, /1 to update/, preview);
-            const r = pulumiOk(["up", "--yes", "--skip-preview"]);
+            const r = await step("change", () => pulumi.ok(["up", "--yes", "--skip-preview"]));
             assert.match(r, /~ 1 updated/, r);
-            assert.equal(onHost(`cat ${outputs.remoteDir}/message`), "changed");
-            pulumiOk(["preview", "--expect-no-changes"]);
+            assert.equal(await onHost(`cat ${outputs.remoteDir}/message`), "changed");
+            await pulumi.ok(["preview", "--expect-no-changes"]);
         });
-        step("change");
 
-        await t.test("destroy removes what the program made on the host", () => {
-            pulumiOk(["destroy", "--yes", "--skip-preview"]);
-            assert.equal(onHost(`test -e ${outputs.remoteDir} && echo present || echo gone`), "gone");
-            pulumiOk(["stack", "rm", "--yes", "tiny"]);
+        await t.test("destroy removes what the program made on the host", async () => {
+            await step("destroy", () => pulumi.ok(["destroy", "--yes", "--skip-preview"]));
+            assert.equal(await onHost(`test -e ${outputs.remoteDir} && echo present || echo gone`), "gone");
+            await pulumi.ok(["stack", "rm", "--yes"]);
         });
-        step("destroy");
     } finally {
-        lab(["down"]);
+        await Lab.down();
     }
 });
