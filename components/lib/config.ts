@@ -1,34 +1,53 @@
 // Stack configuration: schema, defaults and validation. Pure: no Pulumi calls, no I/O.
-// Every error names the config key and says how to fix it, before anything touches a host.
+// Every problem names the config key, says what is wrong and how to fix it, and all of them are found in one
+// run: field checks and the cross-field checks whose fields are valid.
+import { createHmac } from "node:crypto";
+import { RunError } from "@pulumi/pulumi";
 import { z } from "zod";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "k8scp";
 
+// Messages of single-field checks follow the offending value: `'10.213.0.300' is not an IP address; ...`.
 const name = z
     .string()
-    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "must be a DNS label (lower-case letters, digits, '-'), e.g. master1");
-const ip = z.string().refine(isIp, "is not a valid IP address, e.g. 10.213.0.11");
+    .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "is not a DNS label; use lower-case letters, digits and '-', e.g. n1");
+const ip = z.string().refine(isIp, "is not an IP address; use one like 10.213.0.11");
 const cidr = z.string().superRefine((s, ctx) => {
     try {
         parseCidr(s);
     } catch (e) {
-        ctx.addIssue({ code: "custom", message: `is not a valid CIDR (${(e as Error).message}), e.g. 10.68.0.0/16` });
+        const hostBits = /^host bits are set; the network address is (\S+)$/.exec((e as Error).message);
+        ctx.addIssue({
+            code: "custom",
+            message: hostBits ? `has host bits set; use the network address ${hostBits[1]}` : "is not a CIDR; use one like 10.68.0.0/16",
+        });
     }
 });
 const hostKey = z
     .string()
     .regex(
         /^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)) [A-Za-z0-9+/=]+( .*)?$/,
-        "must be an SSH public host key line like 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST)",
+        "is not an SSH public host key line like 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST prints it)",
     );
-const port = z.number().int().min(1).max(65535);
-const extraArgs = z.record(z.string(), z.string()).default({});
+/** A whole number; a string of digits (a quoted YAML number) counts as one. */
+const int = (min: number, max: number, hint: string) =>
+    z.preprocess(
+        (v) => (typeof v === "string" && /^\d+$/.test(v.trim()) ? Number(v) : v),
+        z.number().int().min(min, `must be at least ${min}${hint}`).max(max, `must be at most ${max}${hint}`),
+    );
+/** true or false; the strings "true" and "false" count too. */
+const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : v), z.boolean());
+const port = int(1, 65535, "");
+const hours = (min: number) => int(min, 10_000_000, " hours");
+/** Flag values: `pulumi config set --path ...extraArgs.v 3` stores a number, `... true` a boolean; both render as text. */
+const flagValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
+const extraArgs = z.record(z.string(), flagValue).default({});
 
 const sshTarget = {
     address: ip,
-    sshUser: z.string().min(1).default("kube"),
+    sshUser: z.string().min(1, "is empty; give the SSH user, e.g. kube").default("kube"),
     sshPort: port.default(22),
     hostKey: hostKey.optional(),
 };
@@ -41,7 +60,7 @@ const loadBalancer = z
         address: ip,
         port: port.default(6443),
         /** Deploy HAProxy on the host at `address` over SSH (false: an external load balancer exists). */
-        manage: z.boolean().default(true),
+        manage: bool.default(true),
         name: name.default("lb"),
         sshUser: sshTarget.sshUser,
         sshPort: sshTarget.sshPort,
@@ -55,37 +74,40 @@ export const clusterConfigSchema = z
     .object({
         masters: z.array(master).min(1, "needs at least one master; use 3 or 5 for a highly available control plane"),
         /** Allow an even number of masters (2 or 4 tolerate no more failures than 1 or 3). */
-        allowEvenMasters: z.boolean().default(false),
+        allowEvenMasters: bool.default(false),
         loadBalancer,
         /** PEM/OpenSSH private key used for every host (secret config). */
-        sshPrivateKey: z.string().optional(),
+        sshPrivateKey: z
+            .string()
+            .min(1, "is empty; set it with 'pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519'")
+            .optional(),
         /** Alternative to sshPrivateKey: path of the key file on the machine running Pulumi. */
-        sshPrivateKeyPath: z.string().optional(),
+        sshPrivateKeyPath: z.string().min(1, "is empty; give the path of the private key file").optional(),
         /** known_hosts file to pin host keys of hosts whose config gives no hostKey. */
-        knownHostsFile: z.string().optional(),
-        kubernetesVersion: z.string().regex(/^v?1\.\d+\.\d+$/, "must look like 1.34.4"),
+        knownHostsFile: z.string().min(1, "is empty; give the path of a known_hosts file").optional(),
+        kubernetesVersion: z.string().regex(/^v?1\.\d+\.\d+$/, "is not a Kubernetes version like 1.34.4"),
         etcdVersion: z
             .string()
-            .regex(/^v?3\.\d+\.\d+$/, "must look like 3.5.35")
+            .regex(/^v?3\.\d+\.\d+$/, "is not an etcd version like 3.5.35")
             .optional(),
         /** Local directory holding kube-apiserver, kube-controller-manager, kube-scheduler, etcd, etcdctl. */
-        binDir: z.string().min(1).optional(),
+        binDir: z.string().min(1, "is empty; give the directory with the binaries").optional(),
         serviceCidr: cidr.default("10.68.0.0/16"),
         clusterCidr: cidr.default("172.20.0.0/16"),
-        nodeCidrMaskSize: z.number().int().min(8).max(30).default(24),
+        nodeCidrMaskSize: int(8, 30, ", e.g. 24").default(24),
         clusterDomain: z
             .string()
-            .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "must be a DNS domain like cluster.local")
+            .regex(/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/, "is not a DNS domain like cluster.local")
             .default("cluster.local"),
         clusterName: name.default("kubernetes"),
         /** Validity of leaf certificates, in hours (default one year). */
-        certValidityHours: z.number().int().positive().default(8760),
+        certValidityHours: hours(1).default(8760),
         /** Validity of the CAs, in hours (default ten years). */
-        caValidityHours: z.number().int().positive().default(87600),
+        caValidityHours: hours(1).default(87600),
         /** Re-issue a certificate when it is within this many hours of expiry (default 30 days). */
-        certEarlyRenewalHours: z.number().int().min(0).default(720),
-        /** Check that every host's SSH port answers before any change (fail fast, naming the host). */
-        preflight: z.boolean().default(true),
+        certEarlyRenewalHours: hours(0).default(720),
+        /** Check every host's SSH port and host key before any change (fail fast, naming the host). */
+        preflight: bool.default(true),
         etcd: component,
         apiserver: component,
         controllerManager: component,
@@ -98,94 +120,376 @@ export type ClusterConfig = z.output<typeof clusterConfigSchema>;
 export type MasterConfig = ClusterConfig["masters"][number];
 export type LoadBalancerConfig = ClusterConfig["loadBalancer"];
 
-/** Thrown for invalid stack config; the message lists every problem, one per line. */
-export class ConfigError extends Error {
+type DeepPartial<T> = T extends (infer E)[] ? DeepPartial<E>[] : T extends object ? { [K in keyof T]?: DeepPartial<T[K]> } : T | undefined;
+/**
+ * The config as far as it is valid: every field that passes its own check (with its default when absent), and
+ * `undefined` for a field that does not. Lists and maps are kept when they are lists and maps.
+ */
+export type PartialConfig = DeepPartial<ClusterConfig>;
+
+/**
+ * Thrown for a config (or a host, file or binary it names) that cannot work; the message lists every problem,
+ * one per line. A RunError, so the Pulumi CLI prints the message as its error, without a stack trace.
+ */
+export class ConfigError extends RunError {
     constructor(public readonly problems: string[]) {
-        super(`invalid stack config:\n  - ${problems.join("\n  - ")}`);
+        const n = problems.length;
+        super(`${CONFIG_NAMESPACE}: ${n} problem${n === 1 ? "" : "s"}, found before anything was changed:\n  - ${problems.join("\n  - ")}`);
         this.name = "ConfigError";
     }
 }
 
-function key(path: PropertyKey[]): string {
+type Path = readonly PropertyKey[];
+
+const isMap = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/** The config key of a path, as `pulumi config set --path` spells it: `k8scp:masters[1].address`. */
+export function configKey(path: Path): string {
+    if (path.length === 0) return CONFIG_NAMESPACE;
     let out = `${CONFIG_NAMESPACE}:${String(path[0] ?? "")}`;
     for (const p of path.slice(1)) out += typeof p === "number" ? `[${p}]` : `.${String(p)}`;
     return out;
 }
 
-/** Cross-field rules that a schema of single fields cannot express. */
-function semanticProblems(c: ClusterConfig): string[] {
-    const problems: string[] = [];
-    const n = c.masters.length;
-    if (n % 2 === 0 && !c.allowEvenMasters) {
-        problems.push(
-            `${key(["masters"])}: ${n} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), the same as ${n - 1}; ` +
-                `use an odd count (3 or 5), or set ${key(["allowEvenMasters"])}: true to accept it`,
+/** The config key of a path for a shell command line (quoted when the shell would glob it). */
+const shellKey = (path: Path) => (/[[\]*?]/.test(configKey(path)) ? `'${configKey(path)}'` : configKey(path));
+
+/** A `pulumi config set` command for a path. */
+function setCommand(path: Path, value: string, type?: string): string {
+    const flags = [...(path.length > 1 ? ["--path"] : []), ...(type ? ["--type", type] : [])];
+    return ["pulumi config set", ...flags, shellKey(path), value].join(" ");
+}
+
+/** A `pulumi config rm` command for a path. */
+const rmCommand = (path: Path) => `pulumi config rm${path.length > 1 ? " --path" : ""} ${shellKey(path)}`;
+
+/** How a value reads in a message: `the string 'x'`, `the number 3`, `a list`. */
+export function describeValue(v: unknown): string {
+    if (v === null) return "an empty value";
+    if (Array.isArray(v)) return "a list";
+    switch (typeof v) {
+        case "string":
+            return `the string '${v}'`;
+        case "number":
+            return `the number ${v}`;
+        case "boolean":
+            return `the boolean ${v}`;
+        case "object":
+            return "a map";
+        default:
+            return typeof v;
+    }
+}
+
+const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : String(v));
+
+const typeNames: Record<string, string> = {
+    string: "a string",
+    number: "a whole number",
+    int: "a whole number",
+    boolean: "true or false",
+    object: "a map",
+    record: "a map",
+    array: "a list",
+};
+
+/** Example values by key, with list indices as `[]`; a fix shows one. */
+const examples: Record<string, string> = {
+    "masters[].name": "n1",
+    "masters[].address": "10.213.0.11",
+    "masters[].sshUser": "kube",
+    "masters[].sshPort": "22",
+    allowEvenMasters: "true",
+    "loadBalancer.address": "10.213.0.10",
+    "loadBalancer.port": "6443",
+    "loadBalancer.manage": "false",
+    "loadBalancer.name": "lb",
+    "loadBalancer.sshUser": "kube",
+    "loadBalancer.sshPort": "22",
+    sshPrivateKeyPath: "~/.ssh/id_ed25519",
+    knownHostsFile: "~/.ssh/known_hosts",
+    kubernetesVersion: "1.34.4",
+    etcdVersion: "3.5.35",
+    binDir: "/opt/kubernetes/bin",
+    serviceCidr: "10.68.0.0/16",
+    clusterCidr: "172.20.0.0/16",
+    nodeCidrMaskSize: "24",
+    clusterDomain: "cluster.local",
+    clusterName: "kubernetes",
+    certValidityHours: "8760",
+    caValidityHours: "87600",
+    certEarlyRenewalHours: "720",
+    preflight: "false",
+};
+const componentKeys = ["etcd", "apiserver", "controllerManager", "scheduler"];
+
+/** One or two `pulumi config set` commands that put a valid value at `path` (a leaf, or the first leaves of a list or map). */
+function exampleFix(path: Path): string | undefined {
+    const generic = path
+        .map((p) => (typeof p === "number" ? "[]" : String(p)))
+        .join(".")
+        .replace(/\.\[\]/g, "[]");
+    const ex = examples[generic];
+    if (ex !== undefined) return setCommand(path, ex);
+    const top = String(path[0]);
+    if (path.length === 1 && top === "masters")
+        return `${setCommand(["masters", 0, "name"], "n1")} and ${setCommand(["masters", 0, "address"], "10.213.0.11")}`;
+    if ((path.length === 2 && top === "masters") || (path.length === 1 && top === "loadBalancer"))
+        return setCommand([...path, "address"], top === "masters" ? "10.213.0.11" : "10.213.0.10");
+    if (componentKeys.includes(top)) return setCommand(path.length === 3 ? path : [top, "extraArgs", "v"], "2");
+    return undefined;
+}
+
+// ---- unknown keys -------------------------------------------------------------------------------------
+
+function levenshtein(a: string, b: string): number {
+    let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i++) {
+        const cur = [i];
+        for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+        prev = cur;
+    }
+    return prev[b.length];
+}
+
+/** The known key a mistyped one most likely meant (`masterz` → `masters`, `kube-scheduler` → `scheduler`), if any. */
+export function closestKey(word: string, known: readonly string[]): string | undefined {
+    const norm = (s: string) => s.toLowerCase().replace(/[^a-z0-9]/g, "");
+    const w = norm(word);
+    let best: { key: string; d: number } | undefined;
+    for (const k of known) {
+        const n = norm(k);
+        const close = levenshtein(w, n) <= Math.max(1, Math.floor(n.length / 3));
+        const contains = Math.min(w.length, n.length) >= 4 && (w.includes(n) || n.includes(w));
+        if (!close && !contains) continue;
+        const d = levenshtein(word.toLowerCase(), k.toLowerCase());
+        if (!best || d < best.d) best = { key: k, d };
+    }
+    return best?.key;
+}
+
+/** The schema at a path below the root, looking through defaults, optionals and preprocessing. */
+function schemaAt(path: Path): z.ZodType | undefined {
+    let s: z.ZodType | undefined = clusterConfigSchema;
+    const unwrap = (x: z.ZodType): z.ZodType => {
+        if (x instanceof z.ZodDefault || x instanceof z.ZodOptional) return unwrap(x.unwrap() as z.ZodType);
+        if (x instanceof z.ZodPipe) return unwrap(x.out as z.ZodType);
+        return x;
+    };
+    for (const p of path) {
+        s = s && unwrap(s);
+        if (s instanceof z.ZodObject && typeof p === "string") s = (s.shape as Record<string, z.ZodType>)[p];
+        else if (s instanceof z.ZodArray && typeof p === "number") s = s.element as z.ZodType;
+        else return undefined;
+    }
+    return s && unwrap(s);
+}
+
+/** The keys a map at `path` may have. */
+function knownKeys(path: Path): string[] {
+    const s = schemaAt(path);
+    return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+}
+
+function unknownKeyProblem(parent: Path, k: string, value: unknown): string {
+    const path = [...parent, k];
+    const known = knownKeys(parent);
+    // `pulumi config set k8scp:scheduler.extraArgs.v 3` without --path makes a top-level key with dots in its name.
+    const head = /^[^.[]+/.exec(k)?.[0];
+    if (parent.length === 0 && head && head !== k && known.includes(head)) {
+        const v = typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : "VALUE";
+        return (
+            `${configKey(path)}: unknown key (set without --path, so '${k}' is one key); ` +
+            `remove it (${rmCommand(path)}) and set the value inside ${configKey([head])}: pulumi config set --path ${configKey(path)} ${v}`
         );
     }
-    const seen = (field: "name" | "address") => {
+    const guess = closestKey(k, known);
+    if (guess) return `${configKey(path)}: unknown key; did you mean ${configKey([...parent, guess])}?`;
+    return parent.length === 0
+        ? `${configKey(path)}: unknown key; remove it (${rmCommand(path)}) or use a key from the README's config reference`
+        : `${configKey(path)}: unknown key; the keys of ${configKey(parent)} are ${known.join(", ")}`;
+}
+
+// ---- field problems ---------------------------------------------------------------------------------
+
+type Issue = z.core.$ZodIssue & { input?: unknown };
+
+function expectedOf(i: Issue): string | undefined {
+    if (i.code === "invalid_type") return typeNames[i.expected] ?? i.expected;
+    if (i.code === "invalid_union") {
+        const names = i.errors.map((e) => (e[0]?.code === "invalid_type" ? e[0].expected : undefined));
+        if (names.length > 1 && names.every((n) => n !== undefined))
+            return `a ${names.slice(0, -1).join(", ")} or ${names[names.length - 1]}`;
+    }
+    return undefined;
+}
+
+function issueProblems(i: Issue): string[] {
+    const path = i.path;
+    const k = configKey(path);
+    if (i.code === "unrecognized_keys") return i.keys.map((u) => unknownKeyProblem(path, u, isMap(i.input) ? i.input[u] : undefined));
+    const fix = exampleFix(path);
+    const eg = fix ? `; e.g. ${fix}` : "; see the README's config reference";
+    const expected = expectedOf(i);
+    if (expected !== undefined) {
+        if (i.input === undefined) return [`${k}: missing${eg}`];
+        if (i.input === null) return [`${k}: is empty${eg}`];
+        const input = i.input;
+        if (expected === "a string" && (typeof input === "number" || typeof input === "boolean"))
+            return [
+                `${k}: expected a string, got ${describeValue(input)}; set it as a string: ${setCommand(path, String(input), "string")}`,
+            ];
+        const scalar = input === null || typeof input !== "object";
+        const container = i.code === "invalid_type" && ["object", "record", "array"].includes(i.expected);
+        if (container && scalar && fix)
+            return [`${k}: expected ${expected}, got ${describeValue(input)}; remove it (${rmCommand(path)}), then e.g. ${fix}`];
+        return [`${k}: expected ${expected}, got ${describeValue(input)}${eg}`];
+    }
+    const input = i.input;
+    const subject = input === undefined || input === "" || (typeof input === "object" && input !== null) ? "" : `${show(input)} `;
+    return [`${k}: ${subject}${i.message}`];
+}
+
+// ---- the partial config ------------------------------------------------------------------------------
+
+/** Walks the schema along the value: each leaf that passes its own check, with defaults; `undefined` elsewhere. */
+function partialOf(schema: z.ZodType, value: unknown): unknown {
+    if (schema instanceof z.ZodDefault)
+        return value === undefined ? schema.parse(undefined) : partialOf(schema.unwrap() as z.ZodType, value);
+    if (schema instanceof z.ZodOptional) return value === undefined ? undefined : partialOf(schema.unwrap() as z.ZodType, value);
+    if (schema instanceof z.ZodObject) {
+        if (!isMap(value)) return undefined;
+        const shape = schema.shape as Record<string, z.ZodType>;
+        return Object.fromEntries(Object.entries(shape).map(([k, s]) => [k, partialOf(s, value[k])]));
+    }
+    if (schema instanceof z.ZodArray) return Array.isArray(value) ? value.map((e) => partialOf(schema.element as z.ZodType, e)) : undefined;
+    const r = schema.safeParse(value);
+    return r.success ? r.data : undefined;
+}
+
+// ---- cross-field problems ----------------------------------------------------------------------------
+
+const key = (...path: PropertyKey[]) => configKey(path);
+
+/** Cross-field rules that a schema of single fields cannot express; each runs when the fields it reads are valid. */
+function semanticProblems(c: PartialConfig, given: Record<string, unknown>): string[] {
+    const problems: string[] = [];
+    const masters = c.masters ?? [];
+    const n = masters.length;
+    if (c.masters && n > 0 && n % 2 === 0 && c.allowEvenMasters === false) {
+        problems.push(
+            `${key("masters")}: ${n} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), the same as ${n - 1}; ` +
+                `use an odd count (3 or 5), or set ${key("allowEvenMasters")}: true to accept it`,
+        );
+    }
+    for (const field of ["name", "address"] as const) {
         const first = new Map<string, number>();
-        c.masters.forEach((m, i) => {
-            const prev = first.get(m[field]);
+        masters.forEach((m, i) => {
+            const v = m?.[field];
+            if (v === undefined) return;
+            const prev = first.get(v);
             if (prev !== undefined) {
                 problems.push(
-                    `${key(["masters", i, field])}: '${m[field]}' is also used by ${key(["masters", prev])}; every master needs its own ${field}`,
+                    `${key("masters", i, field)}: '${v}' is also used by ${key("masters", prev)}; every master needs its own ${field}`,
                 );
-            } else first.set(m[field], i);
+            } else first.set(v, i);
         });
-    };
-    seen("name");
-    seen("address");
-    const vip = c.loadBalancer.address;
-    c.masters.forEach((m, i) => {
-        if (m.address === vip) {
+    }
+    const lb = c.loadBalancer;
+    const vip = lb?.address;
+    masters.forEach((m, i) => {
+        if (vip !== undefined && m?.address === vip) {
             problems.push(
-                `${key(["loadBalancer", "address"])}: the VIP ${vip} equals ${key(["masters", i, "address"])}; give the load balancer its own address`,
+                `${key("loadBalancer", "address")}: the VIP ${vip} equals ${key("masters", i, "address")}; give the load balancer its own address`,
             );
         }
-        if (m.name === c.loadBalancer.name && c.loadBalancer.manage) {
-            problems.push(`${key(["loadBalancer", "name"])}: '${m.name}' is also a master name; choose another`);
+        if (m?.name !== undefined && m.name === lb?.name && lb.manage === true) {
+            problems.push(`${key("loadBalancer", "name")}: '${m.name}' is also a master name; choose another`);
         }
     });
-    if (cidrsOverlap(c.serviceCidr, c.clusterCidr)) {
+    const { serviceCidr, clusterCidr } = c;
+    if (serviceCidr !== undefined && clusterCidr !== undefined && cidrsOverlap(serviceCidr, clusterCidr)) {
         problems.push(
-            `${key(["serviceCidr"])}: ${c.serviceCidr} overlaps ${key(["clusterCidr"])} ${c.clusterCidr}; Service IPs and Pod IPs need disjoint ranges (e.g. 10.68.0.0/16 and 172.20.0.0/16)`,
+            `${key("serviceCidr")}: ${serviceCidr} overlaps ${key("clusterCidr")} ${clusterCidr}; Service IPs and Pod IPs need disjoint ranges (e.g. 10.68.0.0/16 and 172.20.0.0/16)`,
         );
     }
     for (const [field, range] of [
-        ["serviceCidr", c.serviceCidr],
-        ["clusterCidr", c.clusterCidr],
+        ["serviceCidr", serviceCidr],
+        ["clusterCidr", clusterCidr],
     ] as const) {
-        for (const [i, m] of c.masters.entries()) {
-            if (cidrContains(range, m.address)) {
+        if (range === undefined) continue;
+        masters.forEach((m, i) => {
+            if (m?.address !== undefined && cidrContains(range, m.address)) {
                 problems.push(
-                    `${key([field])}: ${range} contains ${key(["masters", i, "address"])} ${m.address}; pick a range that does not include host addresses`,
+                    `${key(field)}: ${range} contains ${key("masters", i, "address")} ${m.address}; pick a range that does not include host addresses`,
                 );
             }
-        }
-        if (cidrContains(range, vip)) {
-            problems.push(`${key([field])}: ${range} contains the VIP ${vip}; pick a range that does not include it`);
+        });
+        if (vip !== undefined && cidrContains(range, vip)) {
+            problems.push(`${key(field)}: ${range} contains the VIP ${vip}; pick a range that does not include it`);
         }
     }
-    const clusterPrefix = cidrPrefix(c.clusterCidr);
-    if (c.nodeCidrMaskSize <= clusterPrefix) {
+    if (clusterCidr !== undefined && c.nodeCidrMaskSize !== undefined && c.nodeCidrMaskSize <= cidrPrefix(clusterCidr)) {
         problems.push(
-            `${key(["nodeCidrMaskSize"])}: ${c.nodeCidrMaskSize} must be longer than the prefix of ${key(["clusterCidr"])} (/${clusterPrefix}), e.g. 24 for a /16`,
+            `${key("nodeCidrMaskSize")}: ${c.nodeCidrMaskSize} must be longer than the prefix of ${key("clusterCidr")} (/${cidrPrefix(clusterCidr)}), e.g. 24 for a /16`,
         );
     }
-    if (cidrPrefix(c.serviceCidr) < 12) {
-        problems.push(`${key(["serviceCidr"])}: kube-apiserver allows at most a /12 Service range (2^20 addresses); use a longer prefix`);
+    if (serviceCidr !== undefined) {
+        const [net, prefix] = parseCidr(serviceCidr);
+        const hostBits = (net.kind() === "ipv4" ? 32 : 128) - prefix;
+        if (hostBits > 20) {
+            problems.push(
+                `${key("serviceCidr")}: ${serviceCidr} is too large; kube-apiserver allows at most 2^20 Service addresses (a /12 for IPv4, a /108 for IPv6)`,
+            );
+        }
     }
-    if (!c.sshPrivateKey && !c.sshPrivateKeyPath) {
+    if (given.sshPrivateKey === undefined && given.sshPrivateKeyPath === undefined) {
         problems.push(
-            `${key(["sshPrivateKey"])}: missing SSH key; set it with 'pulumi config set --secret ${key(["sshPrivateKey"])} < ~/.ssh/id_ed25519' or set ${key(["sshPrivateKeyPath"])}`,
+            `${key("sshPrivateKey")}: missing SSH key; set it with 'pulumi config set --secret ${key("sshPrivateKey")} < ~/.ssh/id_ed25519' or set ${key("sshPrivateKeyPath")}`,
         );
     }
-    if (c.certEarlyRenewalHours >= c.certValidityHours) {
+    if (c.certEarlyRenewalHours !== undefined && c.certValidityHours !== undefined && c.certEarlyRenewalHours >= c.certValidityHours) {
         problems.push(
-            `${key(["certEarlyRenewalHours"])}: ${c.certEarlyRenewalHours} h is not shorter than ${key(["certValidityHours"])} ${c.certValidityHours} h; certificates would be renewed on every run`,
+            `${key("certEarlyRenewalHours")}: ${c.certEarlyRenewalHours} h is not shorter than ${key("certValidityHours")} ${c.certValidityHours} h; certificates would be renewed on every run`,
         );
     }
     return problems;
+}
+
+/** Orders problems by the position of their top-level key in the schema (an unknown key next to the one it resembles). */
+function byKey(problems: string[]): string[] {
+    const order = Object.keys(clusterConfigSchema.shape);
+    const rank = (p: string) => {
+        const k = /^k8scp:([^.[:\s]+)/.exec(p)?.[1] ?? "";
+        const i = order.indexOf(k);
+        if (i >= 0) return i;
+        const guess = /did you mean k8scp:([^.[?]+)/.exec(p)?.[1];
+        return guess ? order.indexOf(guess) + 0.5 : order.length;
+    };
+    return problems
+        .map((p, i) => ({ p, i, r: rank(p) }))
+        .sort((a, b) => a.r - b.r || a.i - b.i)
+        .map((x) => x.p);
+}
+
+export interface ConfigCheck {
+    /** The validated config with defaults; set only when there is no problem. */
+    config?: ClusterConfig;
+    /** What is valid of the config, for the checks that need only some fields (see PartialConfig). */
+    partial: PartialConfig;
+    /** Every problem, one line each: the key, what is wrong, the fix. */
+    problems: string[];
+}
+
+/** Checks raw stack config (the values of `k8scp:*` keys, already JSON-decoded) without throwing. */
+export function checkConfig(raw: unknown): ConfigCheck {
+    const parsed = clusterConfigSchema.safeParse(raw, { reportInput: true });
+    const partial = (partialOf(clusterConfigSchema, raw) ?? {}) as PartialConfig;
+    const problems = [
+        ...(parsed.success ? [] : (parsed.error.issues as Issue[]).flatMap(issueProblems)),
+        ...semanticProblems(partial, isMap(raw) ? raw : {}),
+    ];
+    return { config: parsed.success && problems.length === 0 ? parsed.data : undefined, partial, problems: byKey(problems) };
 }
 
 /**
@@ -193,23 +497,9 @@ function semanticProblems(c: ClusterConfig): string[] {
  * Throws a ConfigError listing every problem with its key and fix.
  */
 export function validateConfig(raw: unknown): ClusterConfig {
-    const parsed = clusterConfigSchema.safeParse(raw);
-    if (!parsed.success) {
-        throw new ConfigError(
-            parsed.error.issues.map((i) => {
-                if (i.code === "unrecognized_keys") {
-                    return `${key(i.path.length ? i.path : [""])}: unknown key(s) ${i.keys.map((k) => `'${k}'`).join(", ")}; check the spelling against the README's config reference`;
-                }
-                if (i.code === "invalid_type" && i.input === undefined) {
-                    return `${key(i.path)}: required; set it with 'pulumi config set ${key(i.path)} ...'`;
-                }
-                return `${key(i.path)}: ${i.message}`;
-            }),
-        );
-    }
-    const problems = semanticProblems(parsed.data);
-    if (problems.length) throw new ConfigError(problems);
-    return parsed.data;
+    const { config, problems } = checkConfig(raw);
+    if (!config) throw new ConfigError(problems);
+    return config;
 }
 
 /** Keys whose values are plain strings in stack config; every other key holds YAML/JSON structure. */
@@ -226,27 +516,37 @@ const stringKeys = new Set([
     "knownHostsFile",
 ]);
 
-/** The host key for `address` in known_hosts text (plain, not hashed, entries), preferring ed25519. */
+/** True when a known_hosts host field (`a,b`, `[a]:2222`, or hashed `|1|salt|hash`) names `host`. */
+function knownHostsNames(field: string, host: string): boolean {
+    return field.split(",").some((n) => {
+        const hashed = /^\|1\|([^|]+)\|(.+)$/.exec(n);
+        if (!hashed) return n === host;
+        return createHmac("sha1", Buffer.from(hashed[1], "base64")).update(host).digest("base64") === hashed[2];
+    });
+}
+
+/** The host key for `address` in known_hosts text (plain or hashed entries), preferring ed25519. */
 export function hostKeyFromKnownHosts(text: string, address: string, port = 22): string | undefined {
-    const names = port === 22 ? [address] : [`[${address}]:${port}`];
+    const host = port === 22 ? address : `[${address}]:${port}`;
     const keys = text
         .split("\n")
         .map((l) => l.trim().split(/\s+/))
-        .filter((f) => f.length >= 3 && !f[0].startsWith("#") && f[0].split(",").some((n) => names.includes(n)))
+        .filter((f) => f.length >= 3 && !f[0].startsWith("#") && !f[0].startsWith("@") && knownHostsNames(f[0], host))
         .map((f) => `${f[1]} ${f[2]}`);
     return keys.find((k) => k.startsWith("ssh-ed25519 ")) ?? keys[0];
 }
 
 /**
  * Turns Pulumi's flat config map (`{"k8scp:masters": "[...]"}`, values as the engine passes them) into the
- * raw object validateConfig takes. Keys of other namespaces are ignored.
+ * raw object checkConfig takes. Keys of other namespaces are ignored. A value that is not JSON stays the string
+ * it is, so the schema names the key and the type it expected.
  */
 export function rawConfigFromPulumi(all: Record<string, string>): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
-    const problems: string[] = [];
     for (const [fullKey, value] of Object.entries(all)) {
-        const [ns, k] = fullKey.split(":", 2);
-        if (ns !== CONFIG_NAMESPACE || k === undefined) continue;
+        const i = fullKey.indexOf(":");
+        if (i < 0 || fullKey.slice(0, i) !== CONFIG_NAMESPACE) continue;
+        const k = fullKey.slice(i + 1);
         if (stringKeys.has(k)) {
             raw[k] = value;
             continue;
@@ -254,9 +554,8 @@ export function rawConfigFromPulumi(all: Record<string, string>): Record<string,
         try {
             raw[k] = JSON.parse(value);
         } catch {
-            problems.push(`${fullKey}: '${value}' is not valid YAML/JSON structure for this key; see the README's config reference`);
+            raw[k] = value;
         }
     }
-    if (problems.length) throw new ConfigError(problems);
     return raw;
 }

@@ -1,9 +1,33 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import * as fs from "node:fs";
+import * as net from "node:net";
+import * as os from "node:os";
+import * as path from "node:path";
+import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
+import * as pulumi from "@pulumi/pulumi";
 import { labConfig } from "./fixtures";
-import { ConfigError, hostKeyFromKnownHosts, rawConfigFromPulumi, validateConfig } from "../../components/lib/config";
+import {
+    checkConfig,
+    closestKey,
+    ConfigError,
+    hostKeyFromKnownHosts,
+    rawConfigFromPulumi,
+    validateConfig,
+} from "../../components/lib/config";
+import { renderArgs } from "../../components/lib/flags";
+import {
+    binDirProblems,
+    fingerprint,
+    pinFromKnownHosts,
+    privateKeyProblem,
+    probeSsh,
+    readPrivateKey,
+    sshHosts,
+} from "../../components/lib/preflight";
 
 const base = labConfig;
+type Raw = ReturnType<typeof base> & Record<string, unknown>;
 
 function problems(raw: unknown): string[] {
     try {
@@ -28,72 +52,132 @@ test("a valid config gets the runbooks' defaults", () => {
     assert.deepEqual(c.scheduler.extraArgs, {});
 });
 
-const cases: [string, (c: ReturnType<typeof base> & Record<string, unknown>) => void, RegExp][] = [
-    ["invalid master IP", (c) => (c.masters[1].address = "10.213.0.300"), /k8scp:masters\[1\]\.address: is not a valid IP address/],
-    ["invalid VIP", (c) => (c.loadBalancer.address = "vip"), /k8scp:loadBalancer\.address: is not a valid IP/],
-    ["invalid CIDR", (c) => (c.serviceCidr = "10.68.0.0/33"), /k8scp:serviceCidr: is not a valid CIDR/],
-    ["CIDR with host bits", (c) => (c.clusterCidr = "172.20.0.1/16"), /k8scp:clusterCidr: .*network address is 172\.20\.0\.0\/16/],
+// Each mutation of a valid config, and exactly the lines a user gets for it.
+const cases: [string, (c: Raw) => void, string[]][] = [
+    [
+        "invalid master IP",
+        (c) => (c.masters[1].address = "10.213.0.300"),
+        ["k8scp:masters[1].address: '10.213.0.300' is not an IP address; use one like 10.213.0.11"],
+    ],
+    [
+        "invalid VIP",
+        (c) => (c.loadBalancer.address = "vip"),
+        ["k8scp:loadBalancer.address: 'vip' is not an IP address; use one like 10.213.0.11"],
+    ],
+    [
+        "invalid CIDR",
+        (c) => (c.serviceCidr = "10.68.0.0/33"),
+        ["k8scp:serviceCidr: '10.68.0.0/33' is not a CIDR; use one like 10.68.0.0/16"],
+    ],
+    [
+        "CIDR with host bits",
+        (c) => (c.clusterCidr = "172.20.0.1/16"),
+        ["k8scp:clusterCidr: '172.20.0.1/16' has host bits set; use the network address 172.20.0.0/16"],
+    ],
     [
         "overlapping CIDRs",
         (c) => (c.clusterCidr = "10.68.128.0/17"),
-        /k8scp:serviceCidr: 10\.68\.0\.0\/16 overlaps k8scp:clusterCidr 10\.68\.128\.0\/17/,
+        [
+            "k8scp:serviceCidr: 10.68.0.0/16 overlaps k8scp:clusterCidr 10.68.128.0/17; Service IPs and Pod IPs need disjoint ranges (e.g. 10.68.0.0/16 and 172.20.0.0/16)",
+        ],
     ],
     [
-        "service CIDR containing masters",
+        "service CIDR containing the hosts",
         (c) => (c.serviceCidr = "10.213.0.0/16"),
-        /k8scp:serviceCidr: 10\.213\.0\.0\/16 contains k8scp:masters\[0\]\.address/,
+        [
+            "k8scp:serviceCidr: 10.213.0.0/16 contains k8scp:masters[0].address 10.213.0.11; pick a range that does not include host addresses",
+            "k8scp:serviceCidr: 10.213.0.0/16 contains k8scp:masters[1].address 10.213.0.12; pick a range that does not include host addresses",
+            "k8scp:serviceCidr: 10.213.0.0/16 contains k8scp:masters[2].address 10.213.0.13; pick a range that does not include host addresses",
+            "k8scp:serviceCidr: 10.213.0.0/16 contains the VIP 10.213.0.10; pick a range that does not include it",
+        ],
     ],
-    ["duplicate names", (c) => (c.masters[2].name = "n1"), /k8scp:masters\[2\]\.name: 'n1' is also used by k8scp:masters\[0\]/],
+    [
+        "a Service range larger than 2^20",
+        (c) => (c.serviceCidr = "10.64.0.0/10"),
+        [
+            "k8scp:serviceCidr: 10.64.0.0/10 is too large; kube-apiserver allows at most 2^20 Service addresses (a /12 for IPv4, a /108 for IPv6)",
+        ],
+    ],
+    [
+        "duplicate names",
+        (c) => (c.masters[2].name = "n1"),
+        ["k8scp:masters[2].name: 'n1' is also used by k8scp:masters[0]; every master needs its own name"],
+    ],
     [
         "duplicate addresses",
         (c) => (c.masters[2].address = "10.213.0.12"),
-        /k8scp:masters\[2\]\.address: '10\.213\.0\.12' is also used by k8scp:masters\[1\]/,
+        ["k8scp:masters[2].address: '10.213.0.12' is also used by k8scp:masters[1]; every master needs its own address"],
     ],
     [
         "even master count",
         (c) => c.masters.pop(),
-        /k8scp:masters: 2 masters tolerate 0 failed member\(s\), the same as 1; use an odd count .*k8scp:allowEvenMasters: true/,
+        [
+            "k8scp:masters: 2 masters tolerate 0 failed member(s), the same as 1; use an odd count (3 or 5), or set k8scp:allowEvenMasters: true to accept it",
+        ],
     ],
-    ["zero masters", (c) => c.masters.splice(0), /k8scp:masters: needs at least one master/],
+    [
+        "zero masters",
+        (c) => c.masters.splice(0),
+        ["k8scp:masters: needs at least one master; use 3 or 5 for a highly available control plane"],
+    ],
     [
         "VIP equal to a master",
         (c) => (c.loadBalancer.address = "10.213.0.12"),
-        /k8scp:loadBalancer\.address: the VIP 10\.213\.0\.12 equals k8scp:masters\[1\]\.address/,
+        ["k8scp:loadBalancer.address: the VIP 10.213.0.12 equals k8scp:masters[1].address; give the load balancer its own address"],
+    ],
+    [
+        "load balancer named like a master",
+        (c) => ((c.loadBalancer as Record<string, unknown>).name = "n2"),
+        ["k8scp:loadBalancer.name: 'n2' is also a master name; choose another"],
     ],
     [
         "missing SSH key",
         (c) => delete (c as Record<string, unknown>).sshPrivateKeyPath,
-        /k8scp:sshPrivateKey: missing SSH key; set it with 'pulumi config set --secret/,
+        [
+            "k8scp:sshPrivateKey: missing SSH key; set it with 'pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519' or set k8scp:sshPrivateKeyPath",
+        ],
     ],
-    ["missing version", (c) => delete (c as Record<string, unknown>).kubernetesVersion, /k8scp:kubernetesVersion: required/],
-    ["unknown key", (c) => (c.mastrs = []), /unknown key\(s\) 'mastrs'/],
-    ["bad master name", (c) => (c.masters[0].name = "Master_1"), /k8scp:masters\[0\]\.name: must be a DNS label/],
+    [
+        "missing version",
+        (c) => delete (c as Record<string, unknown>).kubernetesVersion,
+        ["k8scp:kubernetesVersion: missing; e.g. pulumi config set k8scp:kubernetesVersion 1.34.4"],
+    ],
+    [
+        "missing master address",
+        (c) => delete (c.masters[1] as Record<string, unknown>).address,
+        ["k8scp:masters[1].address: missing; e.g. pulumi config set --path 'k8scp:masters[1].address' 10.213.0.11"],
+    ],
+    ["unknown key", (c) => (c.mastrs = []), ["k8scp:mastrs: unknown key; did you mean k8scp:masters?"]],
+    [
+        "bad master name",
+        (c) => (c.masters[0].name = "Master_1"),
+        ["k8scp:masters[0].name: 'Master_1' is not a DNS label; use lower-case letters, digits and '-', e.g. n1"],
+    ],
     [
         "node mask not longer than cluster prefix",
         (c) => (c.nodeCidrMaskSize = 16),
-        /k8scp:nodeCidrMaskSize: 16 must be longer than the prefix/,
+        ["k8scp:nodeCidrMaskSize: 16 must be longer than the prefix of k8scp:clusterCidr (/16), e.g. 24 for a /16"],
     ],
+    ["node mask out of range", (c) => (c.nodeCidrMaskSize = 40), ["k8scp:nodeCidrMaskSize: 40 must be at most 30, e.g. 24"]],
     [
         "bad host key",
         (c) => ((c.masters[0] as Record<string, unknown>).hostKey = "AAAA"),
-        /k8scp:masters\[0\]\.hostKey: must be an SSH public host key/,
+        [
+            "k8scp:masters[0].hostKey: 'AAAA' is not an SSH public host key line like 'ssh-ed25519 AAAA...' (ssh-keyscan -t ed25519 HOST prints it)",
+        ],
     ],
     [
         "renewal window not shorter than validity",
         (c) => ((c.certValidityHours = 2), (c.certEarlyRenewalHours = 2)),
-        /k8scp:certEarlyRenewalHours: 2 h is not shorter/,
+        ["k8scp:certEarlyRenewalHours: 2 h is not shorter than k8scp:certValidityHours 2 h; certificates would be renewed on every run"],
     ],
 ];
 
 for (const [name, mutate, expected] of cases) {
-    test(`rejects ${name} with the key and the fix`, () => {
-        const c = base() as ReturnType<typeof base> & Record<string, unknown>;
+    test(`rejects ${name}: the key, what is wrong, the fix`, () => {
+        const c = base() as Raw;
         mutate(c);
-        const p = problems(c);
-        assert.ok(
-            p.some((m) => expected.test(m)),
-            `no problem matched ${expected}:\n${p.join("\n")}`,
-        );
+        assert.deepEqual(problems(c), expected);
     });
 }
 
@@ -103,37 +187,300 @@ test("even masters are accepted when explicitly allowed", () => {
     assert.equal(validateConfig({ ...c, allowEvenMasters: true }).masters.length, 2);
 });
 
-test("every problem is reported at once", () => {
-    const c = base() as ReturnType<typeof base> & Record<string, unknown>;
-    c.masters[2].name = "n1";
-    c.clusterCidr = "10.68.0.0/16";
-    assert.equal(problems(c).length, 2);
+test("every problem is reported at once: field, unknown key and cross-field together", () => {
+    const c = base() as Raw;
+    c.masters[1].address = "10.213.0.300";
+    c.masterz = "x";
+    c.clusterCidr = "10.68.128.0/17";
+    assert.deepEqual(problems(c), [
+        "k8scp:masters[1].address: '10.213.0.300' is not an IP address; use one like 10.213.0.11",
+        "k8scp:masterz: unknown key; did you mean k8scp:masters?",
+        "k8scp:serviceCidr: 10.68.0.0/16 overlaps k8scp:clusterCidr 10.68.128.0/17; Service IPs and Pod IPs need disjoint ranges (e.g. 10.68.0.0/16 and 172.20.0.0/16)",
+    ]);
 });
 
-test("stack config strings become typed values", () => {
+test("cross-field checks run as far as the fields they read are valid", () => {
+    const c = base() as Raw;
+    c.masters[0].address = "nope"; // invalid: left out of the address checks, not out of the name checks
+    c.masters[2].name = "n2";
+    c.loadBalancer.address = "10.213.0.13";
+    c.clusterCidr = "bad"; // invalid: no overlap check, but serviceCidr's own checks still run
+    c.serviceCidr = "10.213.0.0/24";
+    c.certValidityHours = "x" as unknown as number; // invalid: no renewal-window check
+    assert.deepEqual(problems(c), [
+        "k8scp:masters[0].address: 'nope' is not an IP address; use one like 10.213.0.11",
+        "k8scp:masters[2].name: 'n2' is also used by k8scp:masters[1]; every master needs its own name",
+        "k8scp:loadBalancer.address: the VIP 10.213.0.13 equals k8scp:masters[2].address; give the load balancer its own address",
+        "k8scp:serviceCidr: 10.213.0.0/24 contains k8scp:masters[1].address 10.213.0.12; pick a range that does not include host addresses",
+        "k8scp:serviceCidr: 10.213.0.0/24 contains k8scp:masters[2].address 10.213.0.13; pick a range that does not include host addresses",
+        "k8scp:serviceCidr: 10.213.0.0/24 contains the VIP 10.213.0.13; pick a range that does not include it",
+        "k8scp:clusterCidr: 'bad' is not a CIDR; use one like 10.68.0.0/16",
+        "k8scp:certValidityHours: expected a whole number, got the string 'x'; e.g. pulumi config set k8scp:certValidityHours 8760",
+    ]);
+});
+
+test("scalars set with --path: numbers and booleans are flag values, rendered as text", () => {
+    const c = validateConfig({ ...base(), scheduler: { extraArgs: { v: 3, profiling: false, "bind-address": "0.0.0.0" } } });
+    assert.deepEqual(c.scheduler.extraArgs, { v: "3", profiling: "false", "bind-address": "0.0.0.0" });
+    const args = renderArgs({ v: 2 }, c.scheduler.extraArgs);
+    assert.ok(args.includes("--v=3") && args.includes("--profiling=false"), args.join(" "));
+});
+
+test("scalars where a number or boolean is natural: digit strings and 'true'/'false' count", () => {
+    const c = validateConfig({
+        ...base(),
+        loadBalancer: { address: "10.213.0.10", port: "6443", manage: "false" },
+        nodeCidrMaskSize: "25",
+    });
+    assert.equal(c.loadBalancer.port, 6443);
+    assert.equal(c.loadBalancer.manage, false);
+    assert.equal(c.nodeCidrMaskSize, 25);
+});
+
+test("a value of the wrong type is named with its type, never 'required'", () => {
+    const c = base() as Raw;
+    (c.masters[0] as Record<string, unknown>).name = 1;
+    (c.masters[1] as Record<string, unknown>).sshPort = "ssh";
+    c.preflight = "yes";
+    c.scheduler = { extraArgs: { v: { level: 3 } } };
+    c.etcd = "x";
+    assert.deepEqual(problems(c), [
+        "k8scp:masters[0].name: expected a string, got the number 1; set it as a string: pulumi config set --path --type string 'k8scp:masters[0].name' 1",
+        "k8scp:masters[1].sshPort: expected a whole number, got the string 'ssh'; e.g. pulumi config set --path 'k8scp:masters[1].sshPort' 22",
+        "k8scp:preflight: expected true or false, got the string 'yes'; e.g. pulumi config set k8scp:preflight false",
+        "k8scp:etcd: expected a map, got the string 'x'; remove it (pulumi config rm k8scp:etcd), then e.g. pulumi config set --path k8scp:etcd.extraArgs.v 2",
+        "k8scp:scheduler.extraArgs.v: expected a string, number or boolean, got a map; e.g. pulumi config set --path k8scp:scheduler.extraArgs.v 2",
+    ]);
+    for (const p of problems(c)) assert.doesNotMatch(p, /required|missing/);
+});
+
+test("unknown keys: named as unknown, with the closest known key, whatever their value, never 'k8scp::'", () => {
+    const c = base() as Raw;
+    c.masterz = { any: ["shape"] };
+    c.kubeScheduler = 1;
+    c.whatever = "x";
+    (c.loadBalancer as Record<string, unknown>).adress = "10.213.0.10";
+    (c.masters[1] as Record<string, unknown>).ip = "10.213.0.12";
+    c["scheduler.extraArgs.v"] = "3";
+    const p = problems(c);
+    assert.deepEqual(p, [
+        "k8scp:masters[1].ip: unknown key; the keys of k8scp:masters[1] are name, address, sshUser, sshPort, hostKey",
+        "k8scp:masterz: unknown key; did you mean k8scp:masters?",
+        "k8scp:loadBalancer.adress: unknown key; did you mean k8scp:loadBalancer.address?",
+        "k8scp:scheduler.extraArgs.v: unknown key (set without --path, so 'scheduler.extraArgs.v' is one key); remove it (pulumi config rm k8scp:scheduler.extraArgs.v) and set the value inside k8scp:scheduler: pulumi config set --path k8scp:scheduler.extraArgs.v 3",
+        "k8scp:kubeScheduler: unknown key; did you mean k8scp:scheduler?",
+        "k8scp:whatever: unknown key; remove it (pulumi config rm k8scp:whatever) or use a key from the README's config reference",
+    ]);
+    for (const line of p) assert.doesNotMatch(line, /k8scp::/);
+});
+
+test("closest known key", () => {
+    const known = ["masters", "loadBalancer", "scheduler", "controllerManager", "kubernetesVersion", "etcdVersion"];
+    assert.equal(closestKey("masterz", known), "masters");
+    assert.equal(closestKey("master", known), "masters");
+    assert.equal(closestKey("loadbalancer", known), "loadBalancer");
+    assert.equal(closestKey("controller-manager", known), "controllerManager");
+    assert.equal(closestKey("kube-scheduler", known), "scheduler");
+    assert.equal(closestKey("kubernetesVersoin", known), "kubernetesVersion");
+    assert.equal(closestKey("zzz", known), undefined);
+});
+
+test("the error is Pulumi's RunError: the CLI prints its message alone, one problem a line", () => {
+    const e = new ConfigError(["k8scp:a: bad; fix it", "k8scp:b: worse; fix that"]);
+    assert.ok(pulumi.RunError.isInstance(e));
+    assert.equal(
+        e.message,
+        "k8scp: 2 problems, found before anything was changed:\n  - k8scp:a: bad; fix it\n  - k8scp:b: worse; fix that",
+    );
+    assert.equal(new ConfigError(["k8scp:a: bad"]).message, "k8scp: 1 problem, found before anything was changed:\n  - k8scp:a: bad");
+});
+
+test("stack config strings become typed values; a value that is not JSON stays a string for the schema to name", () => {
     const raw = rawConfigFromPulumi({
         "k8scp:masters": JSON.stringify(base().masters),
         "k8scp:loadBalancer": '{"address":"10.213.0.10"}',
         "k8scp:kubernetesVersion": "1.34.4",
         "k8scp:nodeCidrMaskSize": "25",
         "k8scp:sshPrivateKeyPath": "/k",
+        "k8scp:scheduler": '{"extraArgs":{"v":3}}',
         "other:thing": "ignored",
     });
     const c = validateConfig(raw);
     assert.equal(c.nodeCidrMaskSize, 25);
     assert.equal(c.masters.length, 3);
-    assert.throws(() => rawConfigFromPulumi({ "k8scp:masters": "[oops" }), /k8scp:masters: '\[oops' is not valid/);
+    assert.equal(c.scheduler.extraArgs.v, "3");
+    assert.deepEqual(rawConfigFromPulumi({ "k8scp:masters": "[oops", "k8scp:masterz": "x" }), { masters: "[oops", masterz: "x" });
+    const { problems: p } = checkConfig({ ...base(), masters: "[oops" });
+    assert.equal(
+        p[0],
+        "k8scp:masters: expected a list, got the string '[oops'; remove it (pulumi config rm k8scp:masters), then e.g. pulumi config set --path 'k8scp:masters[0].name' n1 and pulumi config set --path 'k8scp:masters[0].address' 10.213.0.11",
+    );
 });
 
-test("host keys are read from known_hosts, ed25519 first", () => {
+test("host keys are read from known_hosts, ed25519 first, plain or hashed", () => {
+    const hashed = (host: string) => {
+        const salt = Buffer.from("0123456789abcdefghij");
+        return `|1|${salt.toString("base64")}|${createHmac("sha1", salt).update(host).digest("base64")}`;
+    };
     const kh = [
         "10.213.0.11 ssh-rsa AAAArsa",
         "10.213.0.11 ssh-ed25519 AAAAed",
         "[10.213.0.12]:2222 ssh-ed25519 AAAAport",
         "# 10.213.0.13 ssh-ed25519 AAAAcomment",
+        `${hashed("10.213.0.14")} ssh-ed25519 AAAAhashed`,
+        "@revoked 10.213.0.15 ssh-ed25519 AAAArevoked",
     ].join("\n");
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.11"), "ssh-ed25519 AAAAed");
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.12", 2222), "ssh-ed25519 AAAAport");
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.12"), undefined);
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.13"), undefined);
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.14"), "ssh-ed25519 AAAAhashed");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.15"), undefined);
+});
+
+// ---- preflight: files, binaries and hosts, before anything runs on a host --------------------------------
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-unit-"));
+
+/** An OpenSSH private key container (only its header matters here), unencrypted or not. */
+function opensshKey(cipher: string): string {
+    const str = (s: string) => {
+        const b = Buffer.alloc(4 + s.length);
+        b.writeUInt32BE(s.length);
+        b.write(s, 4, "latin1");
+        return b;
+    };
+    const body = Buffer.concat([Buffer.from("openssh-key-v1\0", "latin1"), str(cipher), str(cipher === "none" ? "none" : "bcrypt")]);
+    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+}
+
+test("SSH private key text: usable, public, passphrase-protected, garbage", () => {
+    const pem = generateKeyPairSync("ed25519").privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    assert.equal(privateKeyProblem(pem), undefined);
+    assert.equal(privateKeyProblem(opensshKey("none")), undefined);
+    assert.equal(
+        privateKeyProblem(opensshKey("aes256-ctr")),
+        "is protected by a passphrase, which the deployment cannot type; use a key without one",
+    );
+    assert.equal(privateKeyProblem("ssh-ed25519 AAAAC3Nza kube@host"), "is a public key, not the private key");
+    assert.equal(privateKeyProblem("hello"), "is not an SSH private key (one starts with -----BEGIN OPENSSH PRIVATE KEY-----)");
+});
+
+test("SSH key file: missing, a directory, a public key, usable; the secret value is never printed", () => {
+    const d = tmp();
+    try {
+        const k = (p: string) => readPrivateKey({ sshPrivateKeyPath: p }).problems;
+        assert.deepEqual(k(path.join(d, "nope")), [
+            `k8scp:sshPrivateKeyPath: ${d}/nope does not exist; create a key (ssh-keygen -t ed25519) or fix the path`,
+        ]);
+        assert.deepEqual(k(d), [`k8scp:sshPrivateKeyPath: ${d} is a directory; give the path of the private key file in it`]);
+        fs.writeFileSync(path.join(d, "id.pub"), "ssh-ed25519 AAAAC3Nza kube@host\n");
+        assert.deepEqual(k(path.join(d, "id.pub")), [
+            `k8scp:sshPrivateKeyPath: ${d}/id.pub is a public key, not the private key; give the private key (the same path without .pub)`,
+        ]);
+        fs.writeFileSync(path.join(d, "id"), opensshKey("none"));
+        assert.deepEqual(readPrivateKey({ sshPrivateKeyPath: path.join(d, "id") }), { text: opensshKey("none"), problems: [] });
+        const secret = "not-a-key-but-secret";
+        const p = readPrivateKey({ sshPrivateKey: secret }).problems;
+        assert.deepEqual(p, [
+            "k8scp:sshPrivateKey: the value is not an SSH private key (one starts with -----BEGIN OPENSSH PRIVATE KEY-----); set it from the private key file: pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519",
+        ]);
+    } finally {
+        fs.rmSync(d, { recursive: true, force: true });
+    }
+});
+
+test("binDir: not set, missing binaries, another version", async () => {
+    const d = tmp();
+    try {
+        const fake = (name: string, out: string) => fs.writeFileSync(path.join(d, name), `#!/bin/sh\necho '${out}'\n`, { mode: 0o755 });
+        assert.deepEqual(await binDirProblems(undefined, {}), [
+            "k8scp:binDir: not set; point it at the directory with etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler (npm run toolchain builds them and prints the directory): pulumi config set k8scp:binDir DIR",
+        ]);
+        assert.deepEqual(await binDirProblems(path.join(d, "nope"), {}), [
+            `k8scp:binDir: ${d}/nope does not exist; fix the path, or build the binaries (npm run toolchain builds them and prints the directory)`,
+        ]);
+        fake("etcd", "etcd Version: 3.5.35");
+        fake("kube-apiserver", "Kubernetes v1.34.4");
+        assert.deepEqual(await binDirProblems(d, { kubernetes: "1.34.4" }), [
+            `k8scp:binDir: ${d} has no etcdctl, kube-controller-manager, kube-scheduler; put them there (npm run toolchain builds them and prints the directory) or fix the path`,
+        ]);
+        fake("etcdctl", "etcdctl version: 3.5.35");
+        fake("kube-controller-manager", "Kubernetes v1.34.4");
+        fake("kube-scheduler", "Kubernetes v1.34.4");
+        assert.deepEqual(await binDirProblems(d, { kubernetes: "1.34.4", etcd: "3.5.35" }), []);
+        assert.deepEqual(await binDirProblems(d, { kubernetes: "1.35.0", etcd: "3.6.0" }), [
+            `k8scp:kubernetesVersion: 1.35.0, but kube-apiserver, kube-controller-manager, kube-scheduler in ${d} are v1.34.4; put Kubernetes v1.35.0 binaries in k8scp:binDir, or set k8scp:kubernetesVersion to 1.34.4`,
+            `k8scp:etcdVersion: 3.6.0, but etcd in ${d} is 3.5.35; put etcd v3.6.0 binaries in k8scp:binDir, or set k8scp:etcdVersion to 3.5.35`,
+        ]);
+    } finally {
+        fs.rmSync(d, { recursive: true, force: true });
+    }
+});
+
+test("known_hosts: a missing file, a host it lacks; found keys pin the hosts", () => {
+    const d = tmp();
+    try {
+        const hosts = () => sshHosts(checkConfig(base()).partial);
+        assert.deepEqual(pinFromKnownHosts(hosts(), path.join(d, "nope")), [
+            `k8scp:knownHostsFile: ${d}/nope does not exist; create it (ssh-keyscan -t ed25519 HOST >> ${d}/nope) or remove the key (pulumi config rm k8scp:knownHostsFile)`,
+        ]);
+        const kh = path.join(d, "known_hosts");
+        fs.writeFileSync(kh, "10.213.0.11,n1 ssh-ed25519 AAAA1\n10.213.0.12 ssh-ed25519 AAAA2\n10.213.0.10 ssh-ed25519 AAAAlb\n");
+        const h = hosts();
+        assert.deepEqual(pinFromKnownHosts(h, kh), [
+            `k8scp:knownHostsFile: ${kh} has no host key for n3 (10.213.0.13:22); add it (ssh-keyscan -t ed25519 10.213.0.13 >> ${kh}) or set k8scp:masters[2].hostKey`,
+        ]);
+        assert.deepEqual(
+            h.map((x) => [x.key, x.hostKey, x.pinnedBy]),
+            [
+                ["k8scp:masters[0]", "ssh-ed25519 AAAA1", "knownHostsFile"],
+                ["k8scp:masters[1]", "ssh-ed25519 AAAA2", "knownHostsFile"],
+                ["k8scp:masters[2]", undefined, undefined],
+                ["k8scp:loadBalancer", "ssh-ed25519 AAAAlb", "knownHostsFile"],
+            ],
+        );
+    } finally {
+        fs.rmSync(d, { recursive: true, force: true });
+    }
+});
+
+test("hosts with an invalid field are left out of the host checks; an external load balancer too", () => {
+    const c = base() as Raw;
+    c.masters[1].address = "bad";
+    assert.deepEqual(
+        sshHosts(checkConfig(c).partial).map((h) => h.name),
+        ["n1", "n3", "lb"],
+    );
+    c.loadBalancer = { address: "10.213.0.10", manage: false } as Raw["loadBalancer"];
+    assert.deepEqual(
+        sshHosts(checkConfig(c).partial).map((h) => h.name),
+        ["n1", "n3"],
+    );
+});
+
+test("SSH port probe on loopback: an SSH greeting, another server, a closed port", async () => {
+    const serve = (greeting: string) =>
+        new Promise<net.Server>((resolve) => {
+            const s = net.createServer((sock) => sock.end(greeting));
+            s.listen(0, "127.0.0.1", () => resolve(s));
+        });
+    const ssh = await serve("SSH-2.0-OpenSSH_9.2\r\n");
+    const http = await serve("HTTP/1.1 400 Bad Request\r\n\r\n");
+    const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
+    try {
+        assert.equal(await probeSsh("127.0.0.1", portOf(ssh), 2000), undefined);
+        assert.equal(await probeSsh("127.0.0.1", portOf(http), 2000), "it answers, but not as an SSH server");
+        const closed = portOf(http);
+        await new Promise((r) => http.close(r));
+        assert.equal(await probeSsh("127.0.0.1", closed, 2000), "connection refused");
+    } finally {
+        ssh.close();
+    }
+});
+
+test("host key fingerprints read like ssh-keygen -l", () => {
+    const blob = Buffer.from("some key blob");
+    const key = `ssh-ed25519 ${blob.toString("base64")}`;
+    assert.equal(fingerprint(key), `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`);
 });
