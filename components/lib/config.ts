@@ -132,11 +132,31 @@ export type PartialConfig = DeepPartial<ClusterConfig>;
  * one per line. A RunError, so the Pulumi CLI prints the message as its error, without a stack trace.
  */
 export class ConfigError extends RunError {
-    constructor(public readonly problems: string[]) {
-        const n = problems.length;
-        super(`${CONFIG_NAMESPACE}: ${n} problem${n === 1 ? "" : "s"}, found before anything was changed:\n  - ${problems.join("\n  - ")}`);
+    /** The problems, ordered by config key. */
+    public readonly problems: string[];
+    constructor(problems: readonly string[]) {
+        const sorted = sortProblems(problems);
+        const n = sorted.length;
+        super(`${CONFIG_NAMESPACE}: ${n} problem${n === 1 ? "" : "s"}, found before anything was changed:\n  - ${sorted.join("\n  - ")}`);
         this.name = "ConfigError";
+        this.problems = sorted;
     }
+}
+
+/** Orders problems by the position of their top-level key in the schema (an unknown key next to the one it resembles). */
+export function sortProblems(problems: readonly string[]): string[] {
+    const order = Object.keys(clusterConfigSchema.shape);
+    const rank = (p: string) => {
+        const k = new RegExp(`^${CONFIG_NAMESPACE}:([^.[:\\s]+)`).exec(p)?.[1] ?? "";
+        const i = order.indexOf(k);
+        if (i >= 0) return i;
+        const guess = new RegExp(`did you mean ${CONFIG_NAMESPACE}:([^.[?]+)`).exec(p)?.[1];
+        return guess ? order.indexOf(guess) + 0.5 : order.length;
+    };
+    return problems
+        .map((p, i) => ({ p, i, r: rank(p) }))
+        .sort((a, b) => a.r - b.r || a.i - b.i)
+        .map((x) => x.p);
 }
 
 type Path = readonly PropertyKey[];
@@ -456,22 +476,6 @@ function semanticProblems(c: PartialConfig, given: Record<string, unknown>): str
     return problems;
 }
 
-/** Orders problems by the position of their top-level key in the schema (an unknown key next to the one it resembles). */
-function byKey(problems: string[]): string[] {
-    const order = Object.keys(clusterConfigSchema.shape);
-    const rank = (p: string) => {
-        const k = /^k8scp:([^.[:\s]+)/.exec(p)?.[1] ?? "";
-        const i = order.indexOf(k);
-        if (i >= 0) return i;
-        const guess = /did you mean k8scp:([^.[?]+)/.exec(p)?.[1];
-        return guess ? order.indexOf(guess) + 0.5 : order.length;
-    };
-    return problems
-        .map((p, i) => ({ p, i, r: rank(p) }))
-        .sort((a, b) => a.r - b.r || a.i - b.i)
-        .map((x) => x.p);
-}
-
 export interface ConfigCheck {
     /** The validated config with defaults; set only when there is no problem. */
     config?: ClusterConfig;
@@ -489,7 +493,7 @@ export function checkConfig(raw: unknown): ConfigCheck {
         ...(parsed.success ? [] : (parsed.error.issues as Issue[]).flatMap(issueProblems)),
         ...semanticProblems(partial, isMap(raw) ? raw : {}),
     ];
-    return { config: parsed.success && problems.length === 0 ? parsed.data : undefined, partial, problems: byKey(problems) };
+    return { config: parsed.success && problems.length === 0 ? parsed.data : undefined, partial, problems: sortProblems(problems) };
 }
 
 /**
