@@ -320,7 +320,7 @@ function unknownKeyProblem(parent: Path, k: string, value: unknown): string {
         const v = typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? String(value) : "VALUE";
         return (
             `${configKey(path)}: unknown key (set without --path, so '${k}' is one key); ` +
-            `remove it (${rmCommand(path)}) and set the value inside ${configKey([head])}: pulumi config set --path ${configKey(path)} ${v}`
+            `remove it (${rmCommand(path)}) and set the value inside ${configKey([head])}: pulumi config set --path ${shellKey(path)} ${v}`
         );
     }
     const guess = closestKey(k, known);

@@ -262,9 +262,11 @@ test("unknown keys: named as unknown, with the closest known key, whatever their
     (c.loadBalancer as Record<string, unknown>).adress = "10.213.0.10";
     (c.masters[1] as Record<string, unknown>).ip = "10.213.0.12";
     c["scheduler.extraArgs.v"] = "3";
+    c["masters[0].sshPort"] = "2222";
     const p = problems(c);
     assert.deepEqual(p, [
         "k8scp:masters[1].ip: unknown key; the keys of k8scp:masters[1] are name, address, sshUser, sshPort, hostKey",
+        "k8scp:masters[0].sshPort: unknown key (set without --path, so 'masters[0].sshPort' is one key); remove it (pulumi config rm 'k8scp:masters[0].sshPort') and set the value inside k8scp:masters: pulumi config set --path 'k8scp:masters[0].sshPort' 2222",
         "k8scp:masterz: unknown key; did you mean k8scp:masters?",
         "k8scp:loadBalancer.adress: unknown key; did you mean k8scp:loadBalancer.address?",
         "k8scp:scheduler.extraArgs.v: unknown key (set without --path, so 'scheduler.extraArgs.v' is one key); remove it (pulumi config rm k8scp:scheduler.extraArgs.v) and set the value inside k8scp:scheduler: pulumi config set --path k8scp:scheduler.extraArgs.v 3",
