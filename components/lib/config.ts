@@ -465,7 +465,8 @@ function semanticProblems(c: PartialConfig, given: Record<string, unknown>): str
     }
     if (given.sshPrivateKey === undefined && given.sshPrivateKeyPath === undefined) {
         problems.push(
-            `${key("sshPrivateKey")}: missing SSH key; set it with 'pulumi config set --secret ${key("sshPrivateKey")} < ~/.ssh/id_ed25519' or set ${key("sshPrivateKeyPath")}`,
+            `${key("sshPrivateKey")}: missing; set the SSH key with pulumi config set --secret ${key("sshPrivateKey")} < ~/.ssh/id_ed25519, ` +
+                `or its path with pulumi config set ${key("sshPrivateKeyPath")} ~/.ssh/id_ed25519`,
         );
     }
     if (c.certEarlyRenewalHours !== undefined && c.certValidityHours !== undefined && c.certEarlyRenewalHours >= c.certValidityHours) {

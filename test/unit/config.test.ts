@@ -134,7 +134,7 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         "missing SSH key",
         (c) => delete (c as Record<string, unknown>).sshPrivateKeyPath,
         [
-            "k8scp:sshPrivateKey: missing SSH key; set it with 'pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519' or set k8scp:sshPrivateKeyPath",
+            "k8scp:sshPrivateKey: missing; set the SSH key with pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519, or its path with pulumi config set k8scp:sshPrivateKeyPath ~/.ssh/id_ed25519",
         ],
     ],
     [
