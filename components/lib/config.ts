@@ -183,13 +183,19 @@ function setCommand(path: Path, value: string, type?: string): string {
 /** A `pulumi config rm` command for a path. */
 const rmCommand = (path: Path) => `pulumi config rm${path.length > 1 ? " --path" : ""} ${shellKey(path)}`;
 
+/** A string as a message quotes it: long or multi-line values (a pasted key, say) shortened to their start. */
+function clip(v: string): string {
+    const first = v.split("\n")[0];
+    return first.length > 60 || first !== v ? `${first.slice(0, 40)}...` : v;
+}
+
 /** How a value reads in a message: `the string 'x'`, `the number 3`, `a list`. */
 export function describeValue(v: unknown): string {
     if (v === null) return "an empty value";
     if (Array.isArray(v)) return "a list";
     switch (typeof v) {
         case "string":
-            return `the string '${v}'`;
+            return `the string '${clip(v)}'`;
         case "number":
             return `the number ${v}`;
         case "boolean":
@@ -201,7 +207,7 @@ export function describeValue(v: unknown): string {
     }
 }
 
-const show = (v: unknown) => (typeof v === "string" ? `'${v}'` : String(v));
+const show = (v: unknown) => (typeof v === "string" ? `'${clip(v)}'` : String(v));
 
 const typeNames: Record<string, string> = {
     string: "a string",

@@ -62,6 +62,14 @@ export function readPrivateKey(c: PartialConfig): { text?: string; problems: str
     }
     if (c.sshPrivateKeyPath === undefined) return { problems: [] };
     const k = configKey(["sshPrivateKeyPath"]);
+    if (/PRIVATE KEY|\n/.test(c.sshPrivateKeyPath)) {
+        const secret = configKey(["sshPrivateKey"]);
+        return {
+            problems: [
+                `${k}: holds a key, not a path; remove it (pulumi config rm ${k}) and set the key as a secret: pulumi config set --secret ${secret} < ~/.ssh/id_ed25519`,
+            ],
+        };
+    }
     const full = expandHome(c.sshPrivateKeyPath);
     const file = shown(c.sshPrivateKeyPath, full);
     let text: string;

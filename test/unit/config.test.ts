@@ -252,6 +252,11 @@ test("a value of the wrong type is named with its type, never 'required'", () =>
         "k8scp:scheduler.extraArgs.v: expected a string, number or boolean, got a map; e.g. pulumi config set --path k8scp:scheduler.extraArgs.v 2",
     ]);
     for (const p of problems(c)) assert.doesNotMatch(p, /required|missing/);
+    const pasted = base() as Raw;
+    pasted.clusterDomain = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
+    assert.deepEqual(problems(pasted), [
+        "k8scp:clusterDomain: '-----BEGIN OPENSSH PRIVATE KEY-----...' is not a DNS domain like cluster.local",
+    ]);
 });
 
 test("unknown keys: named as unknown, with the closest known key, whatever their value, never 'k8scp::'", () => {
@@ -382,6 +387,9 @@ test("SSH key file: missing, a directory, a public key, usable; the secret value
         ]);
         fs.writeFileSync(path.join(d, "id"), opensshKey("none"));
         assert.deepEqual(readPrivateKey({ sshPrivateKeyPath: path.join(d, "id") }), { text: opensshKey("none"), problems: [] });
+        assert.deepEqual(readPrivateKey({ sshPrivateKeyPath: opensshKey("none") }).problems, [
+            "k8scp:sshPrivateKeyPath: holds a key, not a path; remove it (pulumi config rm k8scp:sshPrivateKeyPath) and set the key as a secret: pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519",
+        ]);
         const secret = "not-a-key-but-secret";
         const p = readPrivateKey({ sshPrivateKey: secret }).problems;
         assert.deepEqual(p, [
