@@ -1,0 +1,11 @@
+// The build-time generator: `tfgen schema --out DIR` writes schema.json and bridge-metadata.json,
+// which build.sh embeds into pulumi-resource-tls.
+package main
+
+import (
+	pftfgen "github.com/pulumi/pulumi-terraform-bridge/v3/pkg/pf/tfgen"
+
+	"k8scp.local/toolchain/pulumi-resource-tls/provider"
+)
+
+func main() { pftfgen.Main(provider.Name, provider.Info(nil)) }
