@@ -94,8 +94,10 @@ outputs() {
   esac
 }
 
-# built_dir NAME : the component's cache directory for the current sources.
-built_dir() { printf '%s/components/%s/%s\n' "$CACHE" "$1" "$(k8scp_component_hash "$1")"; }
+# built_dir NAME : the component's cache directory for the current sources (hashes computed once per run).
+declare -A HASH=()
+for c in "${COMPONENTS[@]}"; do HASH[$c]="$(k8scp_component_hash "$c")"; done
+built_dir() { printf '%s/components/%s/%s\n' "$CACHE" "$1" "${HASH[$1]}"; }
 
 is_built() {
   local d f

@@ -68,7 +68,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
 
     try {
         const upOut = await step("pulumi up (deploy)", async () => {
-            await pulumi.ok(["stack", "init", "e2e"]);
+            await pulumi.ok(["stack", "init"]);
             return pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000);
         });
         noKeyIn("the output of pulumi up", upOut);
@@ -203,7 +203,9 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             editConfig((c) => (c["k8scp:scheduler"] = { extraArgs: { v: "3" } }));
             const preview = await pulumi.ok(["preview", "--diff"]);
             noKeyIn("pulumi preview --diff", preview);
-            const updated = [...preview.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g)]
+            const updated = [
+                ...preview.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g),
+            ]
                 .map((m) => m[1])
                 .sort();
             assert.deepEqual(updated, ["k8s-n1-scheduler", "k8s-n2-scheduler", "k8s-n3-scheduler"], preview);
@@ -317,7 +319,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
 
         await t.test("9. another program: a user from the stack's CA through a StackReference", async () => {
             const consumer = new PulumiCli(lab, e, path.join(repo, "test", "e2e", "consumer"), "jane");
-            await consumer.ok(["stack", "init", "jane"]);
+            await consumer.ok(["stack", "init"]);
             await consumer.ok(["config", "set", "controlPlaneStack", "organization/k8scp/e2e"]);
             await consumer.ok(["config", "set", "user", "jane"]);
             await consumer.ok(["config", "set", "group", "dev"]);
