@@ -7,7 +7,7 @@ export { ControlPlaneService, ControlPlaneServiceArgs, ServiceFileArgs, Connecti
 export { MasterNode, MasterNodeArgs, ClusterPki } from "./masterNode";
 export { ApiServerLoadBalancer, ApiServerLoadBalancerArgs } from "./apiServerLoadBalancer";
 export { ControlPlane, ControlPlaneArgs, CertificateExpiry } from "./controlPlane";
-export { validateConfig, ConfigError, ClusterConfig, ClusterConfigInput, CONFIG_NAMESPACE } from "./lib/config";
+export { validateConfig, checkConfig, ConfigError, ClusterConfig, ClusterConfigInput, PartialConfig, CONFIG_NAMESPACE } from "./lib/config";
 export * as flags from "./lib/flags";
 export * as pki from "./lib/pki";
 export { renderKubeconfig, parseKubeconfig } from "./lib/kubeconfig";

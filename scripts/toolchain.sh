@@ -15,7 +15,8 @@
 #      binaries (the language host sits beside `pulumi`, where the CLI looks for it), pulumi-home/
 #      is the project's private PULUMI_HOME with the resource plugins installed by
 #      `pulumi plugin install resource NAME VERSION --file BINARY` at the versions the npm SDKs ask for,
-#      manifest.json and versions.txt describe it, stamps/complete marks a full build.
+#      manifest.json and versions.txt describe it, stamps/complete marks a full build. Other assembled
+#      dirs are removed, and component builds unused for 14 days.
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -179,6 +180,24 @@ write_manifest() {
   k8scp_toolchain_versions >"$TC/versions.txt"
 }
 
+# prune : remove other assembled toolchain dirs (hard links and a plugin home: cheap to make again) and
+# component builds the current sources do not use that were built more than 14 days ago.
+prune() {
+  local d c keep
+  for d in "$CACHE"/toolchain/*/; do
+    d="${d%/}"
+    [ "$d" = "$TC" ] || rm -rf "$d"
+  done
+  for c in "${COMPONENTS[@]}"; do
+    keep="$(built_dir "$c")"
+    for d in "$CACHE/components/$c"/*; do
+      [ -e "$d" ] || continue
+      case "$d" in "$keep" | "$keep.log") continue ;; esac
+      if [ -n "$(find "$d" -maxdepth 0 -mtime +14)" ]; then rm -rf "$d"; fi
+    done
+  done
+}
+
 main() {
   local t_start=$SECONDS c
   local -a selected=("${COMPONENTS[@]}")
@@ -201,6 +220,7 @@ main() {
     if is_built "$c"; then assemble "$c"; fi
   done
   write_manifest
+  prune
   local all=1
   for c in "${COMPONENTS[@]}"; do is_built "$c" || all=0; done
   if [ "$all" = 1 ]; then

@@ -239,15 +239,16 @@ export class Cluster {
 export function startReadyzProbe(lab: Lab, vip: string, certDir: string, intervalMs = 250, maxProbes = 2400) {
     const script = [
         `for i in $(seq 1 ${maxProbes}); do`,
-        `  [ -e ${certDir}/stop ] && break`,
+        `  [ -e ${certDir}/stop ] || [ ! -d ${certDir} ] && break`,
         `  curl -s -o /dev/null -w '%{http_code}\\n' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443/readyz || true`,
         `  sleep ${intervalMs / 1000}`,
         `done`,
     ].join("\n");
     const done = lab.inCtl("bash", ["-c", script], { timeoutMs: maxProbes * (intervalMs + 2500) + 10_000 });
     return {
+        /** Stops the probe (idempotent) and returns what it saw. */
         async stop(): Promise<{ total: number; failed: number; codes: Record<string, number> }> {
-            fs.writeFileSync(path.join(certDir, "stop"), "");
+            if (fs.existsSync(certDir)) fs.writeFileSync(path.join(certDir, "stop"), "");
             const r = await done;
             fs.rmSync(path.join(certDir, "stop"), { force: true });
             const lines = r.stdout.trim().split("\n").filter(Boolean);

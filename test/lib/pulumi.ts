@@ -3,6 +3,7 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import YAML from "yaml";
 import { Lab, Result } from "./lab";
 
 export class PulumiCli {
@@ -12,12 +13,29 @@ export class PulumiCli {
         /** Directory of the program (its Pulumi.yaml). */
         readonly programDir: string,
         readonly stack: string,
-        /** Stack config file; commands that take config get `--config-file` with it. */
-        readonly configFile?: string,
-    ) {}
+        /**
+         * The stack's config file, outside the source tree: commands that take config get `--config-file` with it,
+         * and what `stack init` writes beside Pulumi.yaml (the passphrase's salt) is moved into it.
+         */
+        readonly configFile: string,
+    ) {
+        if (!fs.existsSync(configFile)) fs.writeFileSync(configFile, "config: {}\n");
+    }
 
-    run(args: string[], timeoutMs = 600_000): Promise<Result> {
-        const withConfig = ["up", "preview", "destroy", "refresh", "config"].includes(args[0]) && this.configFile;
+    async run(args: string[], timeoutMs = 600_000): Promise<Result> {
+        const r = await this.exec(args, timeoutMs);
+        const written = path.join(this.programDir, `Pulumi.${this.stack}.yaml`);
+        if (args[0] === "stack" && args[1] === "init" && fs.existsSync(written)) {
+            const doc = (YAML.parse(fs.readFileSync(this.configFile, "utf8")) ?? {}) as Record<string, unknown>;
+            Object.assign(doc, YAML.parse(fs.readFileSync(written, "utf8")) as Record<string, unknown>);
+            fs.writeFileSync(this.configFile, YAML.stringify(doc));
+            fs.rmSync(written);
+        }
+        return r;
+    }
+
+    private exec(args: string[], timeoutMs: number): Promise<Result> {
+        const withConfig = ["up", "preview", "destroy", "refresh", "config"].includes(args[0]);
         const full = [
             "--non-interactive",
             "-C",
@@ -25,7 +43,7 @@ export class PulumiCli {
             ...args,
             "--stack",
             this.stack,
-            ...(withConfig ? ["--config-file", this.configFile!] : []),
+            ...(withConfig ? ["--config-file", this.configFile] : []),
         ];
         return this.lab.inCtl(path.join(this.env.K8SCP_TOOLCHAIN_DIR!, "bin", "pulumi"), full, {
             env: this.env,

@@ -117,7 +117,7 @@ test("a tiny real program with all three plugins: up, no-op preview, one change,
     const step = stepper("toolchain");
     const lab = await step("lab up 1", () => Lab.up(1));
     fs.mkdirSync(path.join(home, "backend"));
-    const pulumi = new PulumiCli(lab, cleanEnv, path.join(repo, "test", "tier", "tiny"), "tiny");
+    const pulumi = new PulumiCli(lab, cleanEnv, path.join(repo, "test", "tier", "tiny"), "tiny", path.join(home, "Pulumi.tiny.yaml"));
     const onHost = async (cmd: string) => (await lab.sshOk(lab.masters[0].address, cmd)).trim();
     try {
         const hostKey = fs
