@@ -4,6 +4,8 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ControlPlane } from "./components/controlPlane";
 import { checkConfig, ConfigError, rawConfigFromPulumi } from "./components/lib/config";
+import { serviceNames } from "./components/lib/flags";
+import { observeDrift } from "./components/lib/observe";
 import { binDirProblems, expandHome, hostProblems, pinFromKnownHosts, readPrivateKey, sshHosts } from "./components/lib/preflight";
 
 async function main() {
@@ -31,7 +33,23 @@ async function main() {
     }
     const want = `v${config.kubernetesVersion.replace(/^v/, "")}`;
 
-    const cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir) });
+    // Drift: what was changed on the masters by hand since the last apply (read-only, with the host checks).
+    let observed;
+    if (config.preflight) {
+        const masters = config.masters.map((m, i) => ({
+            key: `k8scp:masters[${i}]`,
+            ...m,
+            port: m.sshPort,
+            user: m.sshUser,
+            hostKey: m.hostKey!,
+        }));
+        const units = [serviceNames.etcd, serviceNames.apiserver, serviceNames.controllerManager, serviceNames.scheduler];
+        const r = await observeDrift(masters, sshKey.text, units);
+        if (r.problems.length) throw new ConfigError(r.problems);
+        observed = r.observed;
+    }
+
+    const cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed });
     return {
         endpoint: cp.endpoint,
         kubernetesVersion: want,

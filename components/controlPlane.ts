@@ -8,6 +8,7 @@ import { Kubeconfig } from "./kubeconfig";
 import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { ClusterConfig } from "./lib/config";
+import { ObservedService } from "./lib/drift";
 import { etcdClientUrl, paths, pkiFile, serviceNames } from "./lib/flags";
 import { identities } from "./lib/pki";
 
@@ -18,6 +19,8 @@ export interface ControlPlaneArgs {
     sshPrivateKey: pulumi.Input<string>;
     /** Local directory with the binaries. */
     binDir: string;
+    /** What each master has now, by master name and systemd unit (see `observeDrift`). Default: not observed. */
+    observed?: Record<string, Record<string, ObservedService>>;
 }
 
 export interface CertificateExpiry {
@@ -122,6 +125,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     },
                     previous,
                     etcdHealthy: etcdGate,
+                    observed: args.observed?.[m.name],
                 },
                 child,
             );

@@ -2,6 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import { ObservedService, repairMarker } from "./lib/drift";
 import { paths, serviceDir } from "./lib/flags";
 import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
 import { renderServiceUnit } from "./lib/services";
@@ -49,6 +50,11 @@ export interface ControlPlaneServiceArgs {
      * previous master (rolling order) or the local etcd. Default: none.
      */
     waitFor?: pulumi.Input<pulumi.Resource>[];
+    /**
+     * What the host has now compared with what was last applied (the program's drift probe). On drift the steps
+     * run again and put the host right. Default: not observed (no drift repair).
+     */
+    observed?: ObservedService;
 }
 
 const hashCache = new Map<string, string>();
@@ -132,9 +138,22 @@ export class ControlPlaneService extends pulumi.ComponentResource {
         }
         // Two steps, so that a reviewer reads in `pulumi preview --diff` which flag changed: the files step
         // carries the key material (secret stdin), the service step the unit and its flags (plain stdin).
+        for (const [step, o] of Object.entries(args.observed ?? {})) {
+            if (o.state !== "drift") continue;
+            const what = step === "files" ? "its files differ" : "its unit, binaries or running state differ";
+            pulumi.log.warn(`${args.service}: ${what} from what Pulumi applied (${o.detail}); this update puts them right`, this);
+        }
         const filesScript = pulumi
             .all(files)
-            .apply((fs_) => renderFilesScript({ name: args.service, user, files: fs_, dataDirs: args.dataDirs }));
+            .apply((fs_) =>
+                renderFilesScript({
+                    name: args.service,
+                    user,
+                    files: fs_,
+                    dataDirs: args.dataDirs,
+                    repairMarker: repairMarker(args.observed?.files),
+                }),
+            );
         const filesRevision = pulumi.unsecret(filesScript.apply((s) => sha256(s)));
         const serviceScript = pulumi.all([this.unit, filesRevision]).apply(([unit, rev]) =>
             renderServiceScript({
@@ -145,6 +164,7 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                 files: [],
                 ownsUser: false,
                 filesRevision: rev,
+                repairMarker: repairMarker(args.observed?.service),
                 health: args.health,
                 bootstrapWithoutWait: args.bootstrapWithoutWait,
             }),

@@ -4,6 +4,7 @@ import * as command from "@pulumi/command";
 import { ClientCert, SigningCA } from "./clientCert";
 import { Connection, ControlPlaneService } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
+import { ObservedService } from "./lib/drift";
 import { Member } from "./lib/flags";
 import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
 import { hostCleanupScript, renderHostPrepScript } from "./lib/scripts";
@@ -46,6 +47,8 @@ export interface MasterNodeArgs {
     previous?: MasterNode;
     /** Gate for the API server's first start: the etcd cluster is healthy. */
     etcdHealthy?: pulumi.Input<pulumi.Resource>;
+    /** What the host has now, by systemd unit (the program's drift probe). Default: not observed. */
+    observed?: Record<string, ObservedService>;
 }
 
 /** One master: its certificates, and etcd, kube-apiserver, kube-controller-manager and kube-scheduler on its host. */
@@ -152,6 +155,7 @@ export class MasterNode extends pulumi.ComponentResource {
                     hostReady: prep,
                     binaries: spec.binaries.map((n) => ({ name: n, localPath: path.join(args.binDir, n) })),
                     waitFor,
+                    observed: args.observed?.[spec.service],
                 },
                 child,
             );

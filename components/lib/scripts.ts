@@ -1,6 +1,7 @@
 // Shell scripts run on the hosts over SSH. Pure: they are rendered here and passed on the command's
 // stdin (never on its command line, where `ps` would show them, and never echoed: they carry keys).
 import { createHash } from "node:crypto";
+import { forgetLines, installedBinary, recordLines } from "./drift";
 import { paths } from "./flags";
 
 export interface ServiceFile {
@@ -54,6 +55,8 @@ export interface ServiceScriptSpec {
     ownsUser?: boolean;
     /** sha256 of what a separate files script wrote: a change of it restarts the service. */
     filesRevision?: string;
+    /** Drift repair marker (see drift.ts): a new one makes the script run again and rewrite everything. */
+    repairMarker?: string;
 }
 
 export interface FilesScriptSpec {
@@ -63,6 +66,8 @@ export interface FilesScriptSpec {
     files: ServiceFile[];
     /** Directories the service owns (0700), e.g. etcd's data dir; removed on delete. */
     dataDirs?: string[];
+    /** Drift repair marker (see drift.ts). */
+    repairMarker?: string;
 }
 
 /** Directories holding the files, with their ancestors below /etc/kubernetes, parents first. */
@@ -113,7 +118,7 @@ export function renderServiceScript(s: ServiceScriptSpec): string {
     const owned = [...dirs, ...(s.dataDirs ?? [])];
     return `#!/bin/bash
 # k8scp: ${s.name} (managed by Pulumi; edits are overwritten)
-${s.filesRevision ? `# files revision: ${s.filesRevision}\n` : ""}set -euo pipefail
+${s.filesRevision ? `# files revision: ${s.filesRevision}\n` : ""}${s.repairMarker ? `# repair: ${s.repairMarker}\n` : ""}set -euo pipefail
 umask 022
 action="\${1:-create}"
 svc=${q(s.name)}
@@ -127,6 +132,7 @@ if [ "$action" = delete ]; then
   systemctl daemon-reload
   systemctl reset-failed "$svc.service" >/dev/null 2>&1 || true
 ${s.binaries.map((b) => `  rm -f ${q(`${paths.bin}/${b.name}`)} ${q(`${paths.staging}/${b.name}`)}`).join("\n")}
+  ${forgetLines(s.name, "service")}
 ${removeOwned(owned, managesUser)}  say "removed"
   exit 0
 fi
@@ -147,6 +153,7 @@ ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
 ${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
 systemctl daemon-reload
 systemctl enable "$svc.service" >/dev/null 2>&1
+${recordLines(s.name, "service", [unitPath, ...s.binaries.map((b) => installedBinary(b.name)), ...s.files.map((f) => f.path)], s.repairMarker ?? "")}
 
 if [ "$action" = create ] && [ ${s.bootstrapWithoutWait ? 1 : 0} = 1 ]; then
   systemctl restart --no-block "$svc.service"
@@ -208,7 +215,7 @@ export function renderFilesScript(s: FilesScriptSpec): string {
     const isRoot = s.user === "root";
     return `#!/bin/bash
 # k8scp: files of ${s.name} (managed by Pulumi; edits are overwritten)
-set -euo pipefail
+${s.repairMarker ? `# repair: ${s.repairMarker}\n` : ""}set -euo pipefail
 umask 022
 action="\${1:-create}"
 svc=${q(s.name)}
@@ -217,6 +224,7 @@ say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
 
 if [ "$action" = delete ]; then
   if systemctl is-active --quiet "$svc.service"; then systemctl stop "$svc.service"; fi
+  ${forgetLines(s.name, "files")}
 ${removeOwned(owned, !isRoot)}  say "files removed"
   exit 0
 fi
@@ -225,6 +233,12 @@ ${putFileFunction}
 ${isRoot ? "" : addUser}
 ${createOwned(dirs, s.dataDirs)}
 ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
+${recordLines(
+    s.name,
+    "files",
+    s.files.map((f) => f.path),
+    s.repairMarker ?? "",
+)}
 say "${s.files.length} files in place"
 `;
 }

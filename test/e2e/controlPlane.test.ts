@@ -142,36 +142,38 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             }
             const down = masters[2];
             const probe = startReadyzProbe(lab, lab.vip, certDir);
-            t.after(() => probe.stop());
             await lab.sshOk(down.address, `sudo -n systemctl stop ${[...SERVICES].reverse().join(" ")}`);
-            const s = Date.now();
-            await until("the VIP drops the stopped master", 30_000, async () =>
-                (await cluster.kubectl(["get", "--raw=/readyz"])).status === 0 ? true : undefined,
-            );
-            for (let i = 0; i < 5; i++) await cluster.kubectlOk(["get", "--raw=/readyz"]);
-            await cluster.kubectlOk(["create", "configmap", "while-n3-down", "--from-literal=k=v"]);
-            const health = await cluster.etcdctl(
-                masters[0],
-                `endpoint health --endpoints=${masters.map((m) => `https://${m.address}:2379`).join(",")}`,
-            );
-            assert.equal(
-                (health.stdout.match(/is healthy/g) ?? []).length,
-                2,
-                `two of three etcd members healthy: ${health.stdout}${health.stderr}`,
-            );
-            log(`${down.name} stopped: API answered via the VIP, etcd kept quorum (${((Date.now() - s) / 1000).toFixed(1)} s)`);
-            await lab.sshOk(down.address, `sudo -n systemctl start ${SERVICES.join(" ")}`);
-            await until(`${down.name} back`, 120_000, async () => {
-                const r = await cluster.etcdctl(masters[0], "endpoint health --cluster");
-                return r.status === 0 && (r.stdout.match(/is healthy/g) ?? []).length === 3 ? true : undefined;
-            });
-            await until(`${down.name} apiserver ready`, 120_000, async () =>
-                (await lab.ssh(down.address, `curl -fsS --max-time 3 --insecure https://${down.address}:6443/readyz`)).status === 0
-                    ? true
-                    : undefined,
-            );
-            const p = await probe.stop();
-            log(`readyz probes via the VIP while ${down.name} was down and back: ${JSON.stringify(p.codes)}`);
+            try {
+                const s = Date.now();
+                await until("the VIP drops the stopped master", 30_000, async () =>
+                    (await cluster.kubectl(["get", "--raw=/readyz"])).status === 0 ? true : undefined,
+                );
+                for (let i = 0; i < 5; i++) await cluster.kubectlOk(["get", "--raw=/readyz"]);
+                await cluster.kubectlOk(["create", "configmap", "while-n3-down", "--from-literal=k=v"]);
+                // etcdctl against each member on its own: the two that run are healthy, the stopped one is not.
+                const healthy: string[] = [];
+                for (const m of masters) {
+                    const r = await cluster.etcdctl(masters[0], `endpoint health --endpoints=https://${m.address}:2379`);
+                    if (r.status === 0 && /is healthy/.test(r.stdout)) healthy.push(m.name);
+                }
+                assert.deepEqual(healthy, [masters[0].name, masters[1].name], "two of three etcd members healthy: quorum kept");
+                log(
+                    `${down.name} stopped: API answered via the VIP, a write went through, etcd kept quorum (${((Date.now() - s) / 1000).toFixed(1)} s)`,
+                );
+            } finally {
+                await lab.sshOk(down.address, `sudo -n systemctl start ${SERVICES.join(" ")}`);
+                await until(`${down.name} back`, 120_000, async () => {
+                    const r = await cluster.etcdctl(masters[0], "endpoint health --cluster");
+                    return r.status === 0 && (r.stdout.match(/is healthy/g) ?? []).length === 3 ? true : undefined;
+                });
+                await until(`${down.name} apiserver ready`, 120_000, async () =>
+                    (await lab.ssh(down.address, `curl -fsS --max-time 3 --insecure https://${down.address}:6443/readyz`)).status === 0
+                        ? true
+                        : undefined,
+                );
+                const p = await probe.stop();
+                log(`readyz probes via the VIP while ${down.name} was down and back: ${JSON.stringify(p.codes)}`);
+            }
             await cluster.servicesActiveAsOwnUsers();
             await cluster.etcdMutualTls();
             assert.equal((await cluster.kubectlOk(["get", "configmap", "while-n3-down", "-o", "jsonpath={.data.k}"])).trim(), "v");
@@ -320,6 +322,48 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             await cluster.servicesActiveAsOwnUsers();
             assert.equal((await cluster.kubectlOk(["get", "configmap", "while-n3-down", "-o", "jsonpath={.data.k}"])).trim(), "v");
         });
+
+        await t.test(
+            "7b. drift: a unit edited, a service stopped and a kubeconfig edited by hand are put right by the next up",
+            async () => {
+                const unitPath = "/etc/systemd/system/kube-scheduler.service";
+                await lab.sshOk(
+                    masters[0].address,
+                    `sudo -n sed -i '/^\\[Service\\]/a Environment=EDITED_BY_HAND=1' ${unitPath} && sudo -n systemctl daemon-reload`,
+                );
+                await lab.sshOk(masters[1].address, "sudo -n systemctl stop kube-controller-manager");
+                await lab.sshOk(
+                    masters[2].address,
+                    "echo '# edited by hand' | sudo -n tee -a /etc/kubernetes/kube-scheduler/kubeconfig >/dev/null",
+                );
+                const before = await allActiveSince();
+                const preview = await pulumi.ok(["preview", "--diff"]);
+                const updated = [
+                    ...preview.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g),
+                ]
+                    .map((m) => m[1])
+                    .sort();
+                assert.deepEqual(updated, ["k8s-n1-scheduler", "k8s-n2-controller-manager", "k8s-n3-scheduler-files"], preview);
+                assert.match(preview, /kube-scheduler: .*differs? .*EDITED|kube-scheduler: .*kube-scheduler.service: FAILED/);
+                assert.match(preview, /kube-controller-manager: .*kube-controller-manager.service: (inactive|failed)/);
+                assert.match(preview, /kubeconfig: FAILED/);
+                await pulumi.ok(["up", "--yes", "--skip-preview"]);
+                assert.doesNotMatch(await lab.sshOk(masters[0].address, `cat ${unitPath}`), /EDITED_BY_HAND/);
+                assert.equal((await lab.sshOk(masters[1].address, "systemctl is-active kube-controller-manager")).trim(), "active");
+                assert.doesNotMatch(
+                    await lab.sshOk(masters[2].address, "sudo -n cat /etc/kubernetes/kube-scheduler/kubeconfig"),
+                    /edited by hand/,
+                );
+                await pulumi.ok(["preview", "--expect-no-changes"]);
+                const after = await allActiveSince();
+                for (const s of SERVICES)
+                    for (let i = 0; i < masters.length; i++) {
+                        const repaired = (s === serviceNames.scheduler && i === 0) || (s === serviceNames.controllerManager && i === 1);
+                        if (!repaired) assert.equal(after[s][i], before[s][i], `${s} on ${masters[i].name} was restarted`);
+                    }
+                await cluster.servicesActiveAsOwnUsers();
+            },
+        );
 
         await t.test("9. another program: a user from the stack's CA through a StackReference", async () => {
             const consumer = new PulumiCli(lab, e, path.join(repo, "test", "e2e", "consumer"), "jane", path.join(tmp, "Pulumi.jane.yaml"));

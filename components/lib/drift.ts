@@ -1,0 +1,101 @@
+// Drift: what was changed on a host by hand since Pulumi last applied it. Pure. The command provider never reads
+// a host, so the library looks itself: every script records what it wrote as `sha256sum` lines in a root-only
+// file under /var/lib/k8scp, and a read-only probe (run by the program over SSH before any resource is
+// registered) checks them, with `systemctl is-active`. Drift is the host differing from what our own script
+// recorded — never from the new desired state, so an intended change is not mistaken for drift.
+//
+// A repair is made by a changed `# repair: <marker>` line in the script's stdin (so `pulumi preview` shows it and
+// `up` runs the script again); the marker is kept on the host, so the next run reuses it and stays a no-op.
+import { createHash } from "node:crypto";
+import { paths } from "./flags";
+
+export const stateDir = "/var/lib/k8scp";
+/** The files in which a script records what it wrote (`sha256sum` lines) and the repair marker it ran with. */
+export const recordFiles = (unit: string, step: "service" | "files") => ({
+    sums: `${stateDir}/${unit}.${step}.sums`,
+    marker: `${stateDir}/${unit}.${step}.repair`,
+});
+
+export type StepState = "new" | "ok" | "drift";
+export interface ObservedStep {
+    state: StepState;
+    /** The repair marker the host was last applied with ("" when none). */
+    marker: string;
+    /** What differs, for the warning, e.g. "/etc/systemd/system/kube-scheduler.service: FAILED". */
+    detail: string;
+}
+export interface ObservedService {
+    service: ObservedStep;
+    files: ObservedStep;
+}
+
+/**
+ * The probe, run as root with `bash -s`: for each unit and step, `<unit> <step> <new|ok|drift> <marker> <detail>`
+ * on one line (detail with spaces replaced by `%20`). The service step also drifts when the unit is not active.
+ */
+export function renderDriftProbe(units: string[]): string {
+    const lines = [
+        "set -u",
+        `enc() { tr '\\n' ';' | sed 's/ /%20/g; s/;$//'; }`,
+        "check() { # unit step [is-active]",
+        `  local sums="${stateDir}/$1.$2.sums" marker="${stateDir}/$1.$2.repair" m="-" d=""`,
+        `  [ -f "$marker" ] && m=$(head -c 100 "$marker" | tr -dc 'a-f0-9')`,
+        `  [ -n "$m" ] || m="-"`,
+        `  if [ ! -f "$sums" ]; then echo "$1 $2 new $m -"; return; fi`,
+        `  d=$(sha256sum --check --quiet "$sums" 2>&1 | enc)`,
+        `  if [ -n "\${3:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); [ "$s" = active ] || d="\${d:+$d;}$1.service:%20$s"; fi`,
+        `  if [ -n "$d" ]; then echo "$1 $2 drift $m $d"; else echo "$1 $2 ok $m -"; fi`,
+        "}",
+        ...units.flatMap((u) => [`check ${u} service active`, `check ${u} files`]),
+    ];
+    return lines.join("\n") + "\n";
+}
+
+/** Parses the probe's output into the observed state of each unit. */
+export function parseDriftProbe(out: string, units: string[]): Record<string, ObservedService> {
+    const res: Record<string, Partial<ObservedService>> = {};
+    for (const line of out.split("\n")) {
+        const m = /^(\S+) (service|files) (new|ok|drift) (\S+) (\S+)$/.exec(line.trim());
+        if (!m) continue;
+        const [, unit, step, state, marker, detail] = m;
+        (res[unit] ??= {})[step as "service" | "files"] = {
+            state: state as StepState,
+            marker: marker === "-" ? "" : marker,
+            detail: detail === "-" ? "" : detail.replace(/%20/g, " ").split(";").join("; "),
+        };
+    }
+    const missing = units.filter((u) => !res[u]?.service || !res[u]?.files);
+    if (missing.length) throw new Error(`the drift probe printed nothing for ${missing.join(", ")}: ${out.trim().slice(0, 300)}`);
+    return res as Record<string, ObservedService>;
+}
+
+/** The marker to apply with: the host's own while it is as recorded, a new one chained from it on drift. */
+export function repairMarker(o: ObservedStep | undefined): string {
+    if (!o || o.state !== "drift") return o?.marker ?? "";
+    return createHash("sha256").update(`${o.marker}|${o.detail}`).digest("hex").slice(0, 16);
+}
+
+/**
+ * Script lines (for create and update) that record what a step wrote and its marker. `written` are absolute
+ * paths; the recorded sums are what the probe checks.
+ */
+export function recordLines(unit: string, step: "service" | "files", written: string[], marker: string): string {
+    const f = recordFiles(unit, step);
+    return [
+        `install -d -m 0755 -o root -g root ${stateDir}`,
+        written.length
+            ? `sha256sum ${written.map((w) => `'${w}'`).join(" ")} > ${f.sums}.tmp && mv -f ${f.sums}.tmp ${f.sums}`
+            : `: > ${f.sums}`,
+        `chmod 0600 ${f.sums}`,
+        marker ? `echo ${marker} > ${f.marker}` : `rm -f ${f.marker}`,
+    ].join("\n");
+}
+
+/** Script lines for delete: forget the records of a step. */
+export const forgetLines = (unit: string, step: "service" | "files") => {
+    const f = recordFiles(unit, step);
+    return `rm -f ${f.sums} ${f.marker}`;
+};
+
+/** Binary paths as installed (for the service step's record). */
+export const installedBinary = (name: string) => `${paths.bin}/${name}`;

@@ -1,0 +1,66 @@
+// Drift detection's pure parts: the probe's parsing, the repair marker's stability, and the record lines,
+// with the probe and the record lines run for real by bash against a scratch directory standing for the host.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
+import * as os from "node:os";
+import * as path from "node:path";
+import { parseDriftProbe, recordLines, renderDriftProbe, repairMarker, stateDir } from "../../components/lib/drift";
+
+test("the probe's lines parse into each unit's steps; a unit it did not report is an error", () => {
+    const out = [
+        "kube-scheduler service drift 0123abcd /etc/systemd/system/kube-scheduler.service:%20FAILED;kube-scheduler.service:%20inactive",
+        "kube-scheduler files ok - -",
+        "etcd service new - -",
+        "etcd files new - -",
+    ].join("\n");
+    const o = parseDriftProbe(out, ["kube-scheduler", "etcd"]);
+    assert.deepEqual(o["kube-scheduler"].service, {
+        state: "drift",
+        marker: "0123abcd",
+        detail: "/etc/systemd/system/kube-scheduler.service: FAILED; kube-scheduler.service: inactive",
+    });
+    assert.deepEqual(o["kube-scheduler"].files, { state: "ok", marker: "", detail: "" });
+    assert.equal(o.etcd.service.state, "new");
+    assert.throws(() => parseDriftProbe(out, ["kube-apiserver"]), /printed nothing for kube-apiserver/);
+});
+
+test("the repair marker: kept while the host is as recorded, a new one chained from it on drift", () => {
+    assert.equal(repairMarker(undefined), "");
+    assert.equal(repairMarker({ state: "new", marker: "", detail: "" }), "");
+    assert.equal(repairMarker({ state: "ok", marker: "abc", detail: "" }), "abc", "no drift: the host's marker, so stdin is unchanged");
+    const m1 = repairMarker({ state: "drift", marker: "", detail: "x: FAILED" });
+    assert.match(m1, /^[0-9a-f]{16}$/);
+    assert.equal(repairMarker({ state: "drift", marker: "", detail: "x: FAILED" }), m1, "deterministic: preview and up agree");
+    assert.notEqual(repairMarker({ state: "drift", marker: m1, detail: "x: FAILED" }), m1, "the same edit again still repairs");
+});
+
+test(
+    "record lines and the probe, run by bash: as recorded, then edited, then stopped",
+    { skip: process.getuid?.() !== 0 && "needs root (writes /var/lib/k8scp)" },
+    () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-drift-"));
+        const unit = `k8scp-drift-test-${process.pid}`;
+        try {
+            const f = path.join(dir, "unit.service");
+            fs.writeFileSync(f, "[Service]\nExecStart=/bin/true\n");
+            execFileSync("bash", ["-c", recordLines(unit, "files", [f], "feedbeef")]);
+            const probe = () =>
+                parseDriftProbe(execFileSync("bash", ["-s"], { input: renderDriftProbe([unit]), encoding: "utf8" }), [unit])[unit];
+            assert.deepEqual(probe().files, { state: "ok", marker: "feedbeef", detail: "" });
+            assert.equal(probe().service.state, "new", "no record yet");
+            fs.appendFileSync(f, "# edited by hand\n");
+            const o = probe().files;
+            assert.equal(o.state, "drift");
+            assert.match(o.detail, new RegExp(`${f}: FAILED`));
+            execFileSync("bash", ["-c", recordLines(unit, "service", [f], "")]);
+            // The service step also drifts when its unit is not active (this test unit does not exist).
+            assert.equal(probe().service.state, "drift");
+            assert.match(probe().service.detail, new RegExp(`^${unit}.service: `));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+            for (const x of fs.readdirSync(stateDir).filter((n) => n.startsWith(unit))) fs.rmSync(path.join(stateDir, x));
+        }
+    },
+);
