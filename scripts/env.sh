@@ -57,7 +57,7 @@ k8scp_toolchain_versions() {
 }
 
 # k8scp_component_hash NAME: a hash of what builds toolchain/NAME: its go.mod, go.sum, Go sources
-# and scripts, and toolchain/lib.sh (generated files and the module's tests do not count).
+# and scripts, and toolchain/lib.sh and toolchain/shared/ (generated files and tests do not count).
 k8scp_component_hash() {
   (
     cd "$K8SCP_REPO/toolchain" || exit 1
@@ -69,6 +69,7 @@ k8scp_component_hash() {
       find "$1" -type f \( -name go.mod -o -name go.sum -o -name '*.go' -o -name '*.sh' \) \
         ! -name '*_test.go' ! -path '*/gen/*' -print
       echo lib.sh
+      find shared -type f \( -name go.mod -o -name '*.go' -o -name '*.sh' \) ! -name '*_test.go' -print
     } | LC_ALL=C sort | xargs sha256sum
   ) | sha256sum | cut -c1-12
 }
