@@ -143,18 +143,10 @@ export class ControlPlaneService extends pulumi.ComponentResource {
             const what = step === "files" ? "its files differ" : "its unit, binaries or running state differ";
             pulumi.log.warn(`${args.service}: ${what} from what Pulumi applied (${o.detail}); this update puts them right`, this);
         }
-        const filesScript = pulumi
-            .all(files)
-            .apply((fs_) =>
-                renderFilesScript({
-                    name: args.service,
-                    user,
-                    files: fs_,
-                    dataDirs: args.dataDirs,
-                    repairMarker: repairMarker(args.observed?.files),
-                }),
-            );
-        const filesRevision = pulumi.unsecret(filesScript.apply((s) => sha256(s)));
+        const filesSpec = pulumi.all(files).apply((fs_) => ({ name: args.service, user, files: fs_, dataDirs: args.dataDirs }));
+        const filesScript = filesSpec.apply((spec) => renderFilesScript({ ...spec, repairMarker: repairMarker(args.observed?.files) }));
+        // What restarts the service: the files themselves, not the repair marker (a repaired file is what it was).
+        const filesRevision = pulumi.unsecret(filesSpec.apply((spec) => sha256(renderFilesScript(spec))));
         const serviceScript = pulumi.all([this.unit, filesRevision]).apply(([unit, rev]) =>
             renderServiceScript({
                 name: args.service,
