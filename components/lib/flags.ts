@@ -134,6 +134,9 @@ export function apiserverFlags(a: {
         "apiserver-count": a.apiserverCount,
         "endpoint-reconciler-type": "lease",
         "event-ttl": "168h",
+        // On SIGTERM /readyz fails at once while requests are still served for this long, so the load balancer
+        // (checking /readyz every second, down after two failures) drains this apiserver before it stops.
+        "shutdown-delay-duration": "5s",
         profiling: false,
         v: 2,
     };

@@ -7,7 +7,7 @@ export interface Backend {
 
 /** TCP pass-through on :port to every API server, each checked with an HTTPS GET /readyz. */
 export function renderHaproxyConfig(a: { port: number; backends: Backend[] }): string {
-    const servers = a.backends.map((b) => `    server ${b.name} ${b.address}:6443 check check-ssl verify none inter 2s fall 2 rise 2`);
+    const servers = a.backends.map((b) => `    server ${b.name} ${b.address}:6443 check check-ssl verify none inter 1s fall 2 rise 2`);
     return [
         "# k8scp: kube-apiserver load balancer (managed by Pulumi; edits are overwritten)",
         "global",
@@ -18,6 +18,9 @@ export function renderHaproxyConfig(a: { port: number; backends: Backend[] }): s
         "    log global",
         "    option tcplog",
         "    timeout connect 5s",
+        // A connection an apiserver refuses (stopped, restarting) is retried on another one.
+        "    retries 3",
+        "    option redispatch",
         "    timeout client 1h",
         "    timeout server 1h",
         "frontend kube-apiserver",
