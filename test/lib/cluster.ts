@@ -233,14 +233,14 @@ export class Cluster {
 }
 
 /**
- * Probes `GET /readyz` via the VIP with the admin's client certificate every `intervalMs`, from the controller
- * namespace, until stopped or `maxProbes` (a hard bound). `stop()` returns the HTTP codes seen.
+ * Probes `GET <urlPath>` (default /readyz) via the VIP with the admin's client certificate every `intervalMs`, from
+ * the controller namespace, until stopped or `maxProbes` (a hard bound). `stop()` returns the HTTP codes seen.
  */
-export function startReadyzProbe(lab: Lab, vip: string, certDir: string, intervalMs = 250, maxProbes = 2400) {
+export function startReadyzProbe(lab: Lab, vip: string, certDir: string, urlPath = "/readyz", intervalMs = 250, maxProbes = 2400) {
     const script = [
         `for i in $(seq 1 ${maxProbes}); do`,
         `  [ -e ${certDir}/stop ] || [ ! -d ${certDir} ] && break`,
-        `  curl -s -o /dev/null -w '%{http_code}\\n' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443/readyz || true`,
+        `  curl -s -o /dev/null -w '%{http_code}\\n' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443${urlPath} || true`,
         `  sleep ${intervalMs / 1000}`,
         `done`,
     ].join("\n");
