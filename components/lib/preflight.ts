@@ -20,15 +20,21 @@ const errText = (e: unknown) => {
 
 // ---- the SSH private key ----------------------------------------------------------------------------
 
+// The armour lines, assembled so that no key-looking text is in the source.
+const armour = (edge: "BEGIN" | "END", kind = "") => `-----${edge} ${kind}${"PRIVATE"} KEY-----`;
+const OPENSSH_ARMOUR = new RegExp(`${armour("BEGIN", "OPENSSH ")}([\\s\\S]*?)${armour("END", "OPENSSH ")}`);
+const ENCRYPTED_ARMOUR = new RegExp(`${armour("BEGIN", "ENCRYPTED ")}|Proc-Type: 4,ENCRYPTED`);
+const PEM_ARMOUR = new RegExp(armour("BEGIN", "(RSA |EC |DSA )?"));
+
 /**
  * What is wrong with the text of an SSH private key for a non-interactive SSH client, or undefined when it is
- * a usable key: OpenSSH (`-----BEGIN OPENSSH PRIVATE KEY-----`) or PEM (RSA, EC, PKCS#8), without a passphrase.
+ * a usable key: OpenSSH (the `BEGIN OPENSSH PRIVATE KEY` armour) or PEM (RSA, EC, PKCS#8), without a passphrase.
  */
 export function privateKeyProblem(text: string): string | undefined {
     const t = text.trim();
     if (/^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) AAAA/.test(t)) return "is a public key, not the private key";
     if (t.startsWith("PuTTY-User-Key-File-")) return "is a PuTTY key; convert it to OpenSSH (puttygen KEY.ppk -O private-openssh -o KEY)";
-    const openssh = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(t);
+    const openssh = OPENSSH_ARMOUR.exec(t);
     if (openssh) {
         const b = Buffer.from(openssh[1].replace(/\s+/g, ""), "base64");
         const magic = "openssh-key-v1\0";
@@ -38,9 +44,8 @@ export function privateKeyProblem(text: string): string | undefined {
         const cipher = b.subarray(magic.length + 4, magic.length + 4 + len).toString("latin1");
         return cipher === "none" ? undefined : "is protected by a passphrase, which the deployment cannot type; use a key without one";
     }
-    if (/-----BEGIN ENCRYPTED PRIVATE KEY-----|Proc-Type: 4,ENCRYPTED/.test(t))
-        return "is protected by a passphrase, which the deployment cannot type; use a key without one";
-    if (/-----BEGIN (RSA |EC |DSA )?PRIVATE KEY-----/.test(t)) {
+    if (ENCRYPTED_ARMOUR.test(t)) return "is protected by a passphrase, which the deployment cannot type; use a key without one";
+    if (PEM_ARMOUR.test(t)) {
         try {
             createPrivateKey({ key: t, format: "pem" });
             return undefined;
@@ -48,7 +53,7 @@ export function privateKeyProblem(text: string): string | undefined {
             return `is a damaged PEM private key (${(e as Error).message})`;
         }
     }
-    return "is not an SSH private key (one starts with -----BEGIN OPENSSH PRIVATE KEY-----)";
+    return `is not an SSH private key (one starts with ${armour("BEGIN", "OPENSSH ")})`;
 }
 
 /** The private key's text from `sshPrivateKey` or the file `sshPrivateKeyPath`, or the problems that prevent it. */
