@@ -18,7 +18,8 @@ stack=dev
 if [ "${1:-}" = "--down" ]; then
   if bash scripts/lab.sh status >/dev/null 2>&1 && [ -x "$K8SCP_TOOLCHAIN_DIR/bin/pulumi" ]; then
     ctl pulumi destroy --stack "$stack" --yes --non-interactive --skip-preview
-    ctl pulumi stack rm --stack "$stack" --yes --non-interactive
+    # --preserve-config: Pulumi.dev.yaml is the project's file; the stack goes, its config stays.
+    ctl pulumi stack rm --stack "$stack" --yes --non-interactive --preserve-config
   fi
   bash scripts/lab.sh down
   rm -f .state/admin.kubeconfig
