@@ -31,7 +31,8 @@ export interface ObservedService {
 
 /**
  * The probe, run as root with `bash -s`: for each unit and step, `<unit> <step> <new|ok|drift> <marker> <detail>`
- * on one line (detail with spaces replaced by `%20`). The service step also drifts when the unit is not active.
+ * on one line (detail with spaces replaced by `%20`). The service step also drifts when the unit is stopped or failed
+ * (not while systemd itself is starting or restarting it).
  */
 export function renderDriftProbe(units: string[]): string {
     const lines = [
@@ -43,7 +44,8 @@ export function renderDriftProbe(units: string[]): string {
         `  [ -n "$m" ] || m="-"`,
         `  if [ ! -f "$sums" ]; then echo "$1 $2 new $m -"; return; fi`,
         `  d=$(sha256sum --check --quiet "$sums" 2>&1 | enc)`,
-        `  if [ -n "\${3:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); [ "$s" = active ] || d="\${d:+$d;}$1.service:%20$s"; fi`,
+        // A unit systemd is (re)starting by itself (Restart=always after an exit) is not drift; stopped or failed is.
+        `  if [ -n "\${3:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); case "$s" in active|activating|reloading|deactivating) ;; *) d="\${d:+$d;}$1.service:%20\${s:-unknown}" ;; esac; fi`,
         `  if [ -n "$d" ]; then echo "$1 $2 drift $m $d"; else echo "$1 $2 ok $m -"; fi`,
         "}",
         ...units.flatMap((u) => [`check ${u} service active`, `check ${u} files`]),
