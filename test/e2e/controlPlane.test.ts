@@ -129,9 +129,11 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
         await t.test("4. fail-over: each leader, then a whole master", async () => {
             // Lease bounds (the defaults of both components): lease 15 s, renew deadline 10 s, retry period 2 s, retried
             // by client-go with a jitter of up to 1.2 x the period. The scheduler releases its lease on a graceful stop
-            // (takeover in one retry); the controller-manager does not, so a successor waits out the lease. Bound:
-            // lease + one jittered retry + 0.5 s for clock rounding, measured to the Lease's own acquireTime.
-            const bound = 15_000 + 2_000 * 2.2 + 500;
+            // (takeover in one retry); the controller-manager does not, so a successor waits out the lease — counted from when
+            // it last *observed* a renewal (client-go's observedTime, updated at its own jittered polls). Bound: lease +
+            // two jittered retries (the observation, then the acquiring poll) + 0.5 s for clock rounding, measured to the
+            // Lease's own acquireTime.
+            const bound = 15_000 + 2 * 2_000 * 2.2 + 500;
             for (const [lease, svc, first] of [
                 ["kube-scheduler", serviceNames.scheduler, leaders.scheduler],
                 ["kube-controller-manager", serviceNames.controllerManager, leaders.controllerManager],
