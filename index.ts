@@ -3,7 +3,7 @@
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ControlPlane } from "./components/controlPlane";
-import { checkConfig, ConfigError, rawConfigFromPulumi } from "./components/lib/config";
+import { checkConfig, ConfigError, configKey, rawConfigFromPulumi } from "./components/lib/config";
 import { serviceNames } from "./components/lib/flags";
 import { observeDrift } from "./components/lib/observe";
 import { binDirProblems, expandHome, hostProblems, pinFromKnownHosts, readPrivateKey, sshHosts } from "./components/lib/preflight";
@@ -37,14 +37,13 @@ async function main() {
     let observed;
     if (config.preflight) {
         const masters = config.masters.map((m, i) => ({
-            key: `k8scp:masters[${i}]`,
+            key: configKey(["masters", i]),
             ...m,
             port: m.sshPort,
             user: m.sshUser,
             hostKey: m.hostKey!,
         }));
-        const units = [serviceNames.etcd, serviceNames.apiserver, serviceNames.controllerManager, serviceNames.scheduler];
-        const r = await observeDrift(masters, sshKey.text, units);
+        const r = await observeDrift(masters, sshKey.text, Object.values(serviceNames));
         if (r.problems.length) throw new ConfigError(r.problems);
         observed = r.observed;
     }

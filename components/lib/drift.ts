@@ -38,17 +38,20 @@ export function renderDriftProbe(units: string[]): string {
     const lines = [
         "set -u",
         `enc() { tr '\\n' ';' | sed 's/ /%20/g; s/;$//'; }`,
-        "check() { # unit step [is-active]",
-        `  local sums="${stateDir}/$1.$2.sums" marker="${stateDir}/$1.$2.repair" m="-" d=""`,
+        "check() { # unit step sums-file marker-file [is-active]",
+        `  local sums="$3" marker="$4" m="-" d=""`,
         `  [ -f "$marker" ] && m=$(head -c 100 "$marker" | tr -dc 'a-f0-9')`,
         `  [ -n "$m" ] || m="-"`,
         `  if [ ! -f "$sums" ]; then echo "$1 $2 new $m -"; return; fi`,
         `  d=$(sha256sum --check --quiet "$sums" 2>&1 | enc)`,
         // A unit systemd is (re)starting by itself (Restart=always after an exit) is not drift; stopped or failed is.
-        `  if [ -n "\${3:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); case "$s" in active|activating|reloading|deactivating) ;; *) d="\${d:+$d;}$1.service:%20\${s:-unknown}" ;; esac; fi`,
+        `  if [ -n "\${5:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); case "$s" in active|activating|reloading|deactivating) ;; *) d="\${d:+$d;}$1.service:%20\${s:-unknown}" ;; esac; fi`,
         `  if [ -n "$d" ]; then echo "$1 $2 drift $m $d"; else echo "$1 $2 ok $m -"; fi`,
         "}",
-        ...units.flatMap((u) => [`check ${u} service active`, `check ${u} files`]),
+        ...units.flatMap((u) => {
+            const [s, f] = [recordFiles(u, "service"), recordFiles(u, "files")];
+            return [`check ${u} service ${s.sums} ${s.marker} active`, `check ${u} files ${f.sums} ${f.marker}`];
+        }),
     ];
     return lines.join("\n") + "\n";
 }

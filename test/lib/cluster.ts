@@ -7,7 +7,8 @@ import * as path from "node:path";
 import { Member, kubeconfigPath, paths, pkiFile, serviceNames } from "../../components/lib/flags";
 import { Lab, Result, until } from "./lab";
 
-export const SERVICES = [serviceNames.etcd, serviceNames.apiserver, serviceNames.controllerManager, serviceNames.scheduler];
+/** The services of a master, in start order. */
+export const SERVICES = Object.values(serviceNames);
 const etcdPki = (f: string) => pkiFile(serviceNames.etcd, f);
 
 /** Key files and kubeconfigs with keys: 0600, owned by the service user. */
