@@ -55,14 +55,16 @@ declare -A PIN=()
 while IFS='=' read -r k v; do PIN[$k]=$v; done < <(k8scp_toolchain_versions)
 
 # Each go.mod must select the release package.json pins (one truth, checked before any download).
-check_pins() {
+# check_pin FOLDER MODULE PIN KEY : toolchain/FOLDER/go.mod requires MODULE at v$PIN[KEY].
+check_pin() {
   local got
-  got="$(sed -n 's/^\tk8s.io\/kubernetes \(v[^ ]*\).*/\1/p' "$SRC/kubernetes/go.mod")"
-  [ "$got" = "v${PIN[kubernetes]}" ] || die "toolchain/kubernetes/go.mod requires k8s.io/kubernetes $got but package.json toolchain.kubernetes is ${PIN[kubernetes]}; make them agree"
-  got="$(sed -n 's/^\tgo.etcd.io\/etcd\/server\/v3 \(v[^ ]*\).*/\1/p' "$SRC/etcd/go.mod")"
-  [ "$got" = "v${PIN[etcd]}" ] || die "toolchain/etcd/go.mod requires go.etcd.io/etcd/server/v3 $got but package.json toolchain.etcd is ${PIN[etcd]}; make them agree"
-  got="$(sed -n 's/^\tgithub.com\/pulumi\/pulumi\/pkg\/v3 \(v[^ ]*\).*/\1/p' "$SRC/pulumi/go.mod")"
-  [ "$got" = "v${PIN[pulumi-cli]}" ] || die "toolchain/pulumi/go.mod requires pkg/v3 $got but package.json toolchain.pulumi is ${PIN[pulumi-cli]}; make them agree"
+  got="$(sed -n "s|^\t$2 \(v[^ ]*\).*|\1|p" "$SRC/$1/go.mod")"
+  [ "$got" = "v${PIN[$3]}" ] || die "toolchain/$1/go.mod requires $2 ${got:-(nothing)} but package.json pins ${PIN[$3]} ($4); make them agree"
+}
+check_pins() {
+  check_pin kubernetes k8s.io/kubernetes kubernetes toolchain.kubernetes
+  check_pin etcd go.etcd.io/etcd/server/v3 etcd toolchain.etcd
+  check_pin pulumi github.com/pulumi/pulumi/pkg/v3 pulumi-cli toolchain.pulumi
 }
 
 # download NAME : fetch every module NAME's build (and its own tests) needs, bounded and retried.
