@@ -1,5 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
+import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { ApiServerLoadBalancer } from "./apiServerLoadBalancer";
 import { ClientCert } from "./clientCert";
@@ -11,6 +12,7 @@ import { ClusterConfig } from "./lib/config";
 import { ObservedService } from "./lib/drift";
 import { etcdClientUrl, paths, pkiFile, serviceNames } from "./lib/flags";
 import { identities } from "./lib/pki";
+import { renderEncryptionConfig } from "./lib/policy";
 
 export interface ControlPlaneArgs {
     /** Validated cluster config (see `validateConfig`). */
@@ -57,8 +59,16 @@ export class ControlPlane extends pulumi.ComponentResource {
             dialErrorLimit: 3,
             perDialTimeout: 10,
         });
-        const ca = (id: string, commonName: string) =>
-            new PrivateCA(`${name}-${id}`, { commonName, validityHours: c.caValidityHours }, child);
+        // CAs are never re-issued by a routine run: a new CA rolled out master by master would split trust (etcd
+        // peers, kubeconfigs) halfway through. Their expiry is an output and warned about; rotation is a procedure.
+        const ca = (id: string, commonName: string) => {
+            const authority = new PrivateCA(`${name}-${id}`, { commonName, validityHours: c.caValidityHours, earlyRenewalHours: 0 }, child);
+            authority.notAfter.apply((t) => {
+                const days = (Date.parse(t) - Date.now()) / 86_400_000;
+                if (days < 365) pulumi.log.warn(`${commonName} expires on ${t} (in ${Math.floor(days)} days): rotate it (README: CA rotation)`, authority);
+            });
+            return authority;
+        };
         const kubernetesCA = ca("kubernetes-ca", "kubernetes-ca");
         const etcdCA = ca("etcd-ca", "etcd-ca");
         const frontProxyCA = ca("front-proxy-ca", "front-proxy-ca");
@@ -67,7 +77,9 @@ export class ControlPlane extends pulumi.ComponentResource {
             { algorithm: "RSA", rsaBits: 2048 },
             { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
         );
+        const encryptionKey = new random.RandomBytes(`${name}-secrets-encryption-key`, { length: 32 }, { parent: this, additionalSecretOutputs: ["base64", "hex"] });
         const pki = {
+            encryptionConfig: pulumi.secret(encryptionKey.base64.apply((k) => renderEncryptionConfig(k))),
             kubernetesCA,
             etcdCA,
             frontProxyCA,

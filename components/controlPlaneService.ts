@@ -122,6 +122,7 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                 unitType: args.unitType,
                 after: args.after,
                 environmentFile: args.environment ? envPath : undefined,
+                writablePaths: args.dataDirs,
             }),
         );
         const files = (args.files ?? []).map((f) => pulumi.output(f.content).apply((content) => ({ path: f.path, mode: f.mode, content })));

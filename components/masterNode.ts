@@ -17,6 +17,8 @@ export interface ClusterPki {
     frontProxyCA: SigningCA;
     serviceAccountPrivateKeyPem: pulumi.Input<string>;
     serviceAccountPublicKeyPem: pulumi.Input<string>;
+    /** Secret: the EncryptionConfiguration for Secrets at rest (the same on every apiserver). */
+    encryptionConfig: pulumi.Input<string>;
 }
 
 export interface MasterNodeArgs {
@@ -137,6 +139,7 @@ export class MasterNode extends pulumi.ComponentResource {
                 kubernetesCA: k8sCA,
                 frontProxyCA: args.pki.frontProxyCA.certPem,
                 serviceAccount: { publicKeyPem: args.pki.serviceAccountPublicKeyPem, privateKeyPem: args.pki.serviceAccountPrivateKeyPem },
+                encryptionConfig: args.pki.encryptionConfig,
                 etcdServer,
                 etcdPeer,
                 etcdClient,

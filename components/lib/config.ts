@@ -52,7 +52,37 @@ const sshTarget = {
     hostKey: hostKey.optional(),
 };
 
-const master = z.object({ name, ...sshTarget }).strict();
+const master = z
+    .object({
+        name,
+        ...sshTarget,
+        /**
+         * The host is gone for good: its etcd member is removed through a healthy master and its resources are dropped
+         * without contacting it; the load balancer, flags and certificates stop listing it.
+         */
+        gone: bool.default(false),
+    })
+    .strict();
+
+/** A systemd time span: 30min, 1h, 6h, 1d. */
+const timespan = z.string().regex(/^[1-9]\d*(s|min|h|d)$/, "is not a time span like 30min, 1h or 1d");
+const etcdSnapshots = z
+    .object({
+        /** Take snapshots on a schedule (a systemd timer on every master). */
+        enabled: bool.default(true),
+        /** Time between snapshots. */
+        interval: timespan.default("1h"),
+        /** Snapshots kept per master, newest first; older ones are deleted. */
+        retention: int(1, 10_000, " snapshots").default(24),
+        /** Directory on each master (0700, owned by etcd). */
+        dir: z
+            .string()
+            .regex(/^\/[A-Za-z0-9._/-]+$/, "is not an absolute path like /var/lib/etcd-snapshots")
+            .refine((d) => !/^\/(etc\/kubernetes|var\/lib\/etcd)(\/|$)/.test(d), "is inside a directory Pulumi manages; use e.g. /var/lib/etcd-snapshots")
+            .default("/var/lib/etcd-snapshots"),
+    })
+    .strict()
+    .default({ enabled: true, interval: "1h", retention: 24, dir: "/var/lib/etcd-snapshots" });
 
 const loadBalancer = z
     .object({
@@ -108,6 +138,12 @@ export const clusterConfigSchema = z
         certEarlyRenewalHours: hours(0).default(720),
         /** Check every host's SSH port and host key before any change (fail fast, naming the host). */
         preflight: bool.default(true),
+        etcdSnapshots,
+        /**
+         * An etcd snapshot file on the machine running Pulumi: every member is restored from it (the old data is kept
+         * aside on each master) and the control plane restarts on it. Restores once per snapshot content.
+         */
+        etcdRestoreFrom: z.string().min(1, "is empty; give the path of a snapshot file, or remove the key").optional(),
         etcd: component,
         apiserver: component,
         controllerManager: component,
@@ -246,6 +282,12 @@ const examples: Record<string, string> = {
     caValidityHours: "87600",
     certEarlyRenewalHours: "720",
     preflight: "false",
+    "masters[].gone": "true",
+    "etcdSnapshots.enabled": "false",
+    "etcdSnapshots.interval": "1h",
+    "etcdSnapshots.retention": "24",
+    "etcdSnapshots.dir": "/var/lib/etcd-snapshots",
+    etcdRestoreFrom: "/root/etcd-snapshot.db",
 };
 const componentKeys = ["etcd", "apiserver", "controllerManager", "scheduler"];
 
@@ -401,10 +443,19 @@ const key = (...path: PropertyKey[]) => configKey(path);
 function semanticProblems(c: PartialConfig, given: Record<string, unknown>): string[] {
     const problems: string[] = [];
     const masters = c.masters ?? [];
-    const n = masters.length;
+    const gone = masters.filter((m) => m?.gone === true).length;
+    const n = masters.length - gone;
+    if (c.masters && n === 0 && gone > 0) {
+        problems.push(`${key("masters")}: every master is marked gone; keep at least one, or restore from a snapshot onto new ones`);
+    } else if (gone > 0 && gone >= Math.floor(masters.length / 2) + 1) {
+        problems.push(
+            `${key("masters")}: ${gone} of ${masters.length} masters are marked gone, a majority: etcd has no quorum to remove them; ` +
+                `mark at most ${Math.floor((masters.length - 1) / 2)} gone per pulumi up, or restore from a snapshot (${key("etcdRestoreFrom")})`,
+        );
+    }
     if (c.masters && n > 0 && n % 2 === 0 && c.allowEvenMasters === false) {
         problems.push(
-            `${key("masters")}: ${n} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), the same as ${n - 1}; ` +
+            `${key("masters")}: ${n}${gone ? " remaining" : ""} masters tolerate ${Math.floor((n - 1) / 2)} failed member(s), the same as ${n - 1}; ` +
                 `use an odd count (3 or 5), or set ${key("allowEvenMasters")}: true to accept it`,
         );
     }
@@ -525,6 +576,7 @@ const stringKeys = new Set([
     "sshPrivateKey",
     "sshPrivateKeyPath",
     "knownHostsFile",
+    "etcdRestoreFrom",
 ]);
 
 /** True when a known_hosts host field (`a,b`, `[a]:2222`, or hashed `|1|salt|hash`) names `host`. */

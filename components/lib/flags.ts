@@ -26,6 +26,8 @@ export const pkiFile = (service: string, f: string) => `${serviceDir(service)}/p
 export const kubeconfigPath = (service: string) => `${serviceDir(service)}/kubeconfig`;
 export const auditPolicyPath = `${serviceDir("kube-apiserver")}/audit-policy.yaml`;
 export const auditLogPath = `${paths.logs}/kube-apiserver/audit.log`;
+export const encryptionConfigPath = `${serviceDir("kube-apiserver")}/encryption-config.yaml`;
+export const authenticationConfigPath = `${serviceDir("kube-apiserver")}/authentication-config.yaml`;
 
 export type FlagValue = string | number | boolean | string[];
 export type Flags = Record<string, FlagValue>;
@@ -131,6 +133,9 @@ export function apiserverFlags(a: {
         "audit-log-maxbackup": 10,
         "audit-log-maxsize": 100,
         "audit-policy-file": auditPolicyPath,
+        // Secrets encrypted at rest in etcd; anonymous requests only to the health endpoints.
+        "encryption-provider-config": encryptionConfigPath,
+        "authentication-config": authenticationConfigPath,
         "apiserver-count": a.apiserverCount,
         "endpoint-reconciler-type": "lease",
         "event-ttl": "168h",
@@ -185,6 +190,7 @@ export function schedulerFlags(a: { address: string }): Flags {
         "authentication-kubeconfig": kc,
         "authorization-kubeconfig": kc,
         "leader-elect": true,
+        profiling: false,
         v: 2,
     };
 }

@@ -23,3 +23,30 @@ export function renderAuditPolicy(): string {
         ],
     });
 }
+
+/**
+ * Secrets encryption at rest: Secrets are written with secretbox (XSalsa20-Poly1305) under `keyBase64` (32 random
+ * bytes); `identity` last, so Secrets written before encryption was enabled stay readable until rewritten.
+ */
+export function renderEncryptionConfig(keyBase64: string, keyName = "key1"): string {
+    return stringify({
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "EncryptionConfiguration",
+        resources: [{ resources: ["secrets"], providers: [{ secretbox: { keys: [{ name: keyName, secret: keyBase64 }] } }, { identity: {} }] }],
+    });
+}
+
+/** Paths an unauthenticated client may reach: the health endpoints the load balancer and health gates probe. */
+export const anonymousPaths = ["/healthz", "/livez", "/readyz"];
+
+/**
+ * Structured authentication config: anonymous requests only to the health endpoints (everything else needs a
+ * client certificate or a token), instead of `--anonymous-auth=true` for every path.
+ */
+export function renderAuthenticationConfig(): string {
+    return stringify({
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "AuthenticationConfiguration",
+        anonymous: { enabled: true, conditions: anonymousPaths.map((p) => ({ path: p })) },
+    });
+}

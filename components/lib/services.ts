@@ -6,6 +6,8 @@ import {
     apiserverFlags,
     auditLogPath,
     auditPolicyPath,
+    authenticationConfigPath,
+    encryptionConfigPath,
     controllerManagerFlags,
     etcdFlags,
     healthUrls,
@@ -17,7 +19,7 @@ import {
     serviceNames as svc,
 } from "./flags";
 import { renderHaproxyConfig } from "./haproxy";
-import { renderAuditPolicy } from "./policy";
+import { renderAuditPolicy, renderAuthenticationConfig } from "./policy";
 import { HealthCheck, renderServiceScript } from "./scripts";
 import { renderUnit } from "./systemd";
 
@@ -59,6 +61,8 @@ export interface MasterServicesInput<T> {
         kubernetesCA: Pem<T>;
         frontProxyCA: T;
         serviceAccount: { publicKeyPem: T; privateKeyPem: T };
+        /** The EncryptionConfiguration document with the key for Secrets at rest (see renderEncryptionConfig). */
+        encryptionConfig: T;
         etcdServer: Pem<T>;
         etcdPeer: Pem<T>;
         etcdClient: Pem<T>;
@@ -133,6 +137,8 @@ export function masterServiceSpecs<T>(
                     ["sa.key", pem.serviceAccount.privateKeyPem, true],
                 ]),
                 { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
+                { path: authenticationConfigPath, content: renderAuthenticationConfig(), mode: "0644" },
+                { path: encryptionConfigPath, content: pem.encryptionConfig, mode: "0600" },
             ],
             dataDirs: [path.dirname(auditLogPath)],
             unitType: "notify",
@@ -186,6 +192,8 @@ export function renderServiceUnit(a: {
     unitType?: "simple" | "notify";
     after?: string[];
     environmentFile?: string;
+    /** Directories the service writes (its data dirs); the rest of the file system is read-only to it. */
+    writablePaths?: string[];
 }): string {
     return renderUnit({
         description: a.description,
@@ -197,6 +205,7 @@ export function renderServiceUnit(a: {
         wants: a.after,
         environmentFile: a.environmentFile,
         documentation: "https://kubernetes.io/docs/reference/command-line-tools-reference/",
+        serviceExtra: sandbox(a.writablePaths ?? []),
     });
 }
 
@@ -224,4 +233,34 @@ export function haproxyService(backends: Member[], port = 6443): { config: strin
         health: { url: `tcp://127.0.0.1:${port}`, timeoutSeconds: 30 },
     });
     return { config, script };
+}
+
+/**
+ * systemd sandboxing every control-plane binary tolerates: no privileges or capabilities (all listen on ports
+ * above 1024), a read-only file system except the service's own data directories, no access to home
+ * directories, devices, kernel tunables, modules, logs or the clock, and only IP, Unix and netlink sockets.
+ */
+export function sandbox(writablePaths: string[]): Record<string, string> {
+    return {
+        NoNewPrivileges: "yes",
+        CapabilityBoundingSet: "",
+        AmbientCapabilities: "",
+        ProtectSystem: "strict",
+        ...(writablePaths.length ? { ReadWritePaths: writablePaths.join(" ") } : {}),
+        ProtectHome: "yes",
+        PrivateTmp: "yes",
+        PrivateDevices: "yes",
+        ProtectKernelTunables: "yes",
+        ProtectKernelModules: "yes",
+        ProtectKernelLogs: "yes",
+        ProtectControlGroups: "yes",
+        ProtectClock: "yes",
+        ProtectHostname: "yes",
+        RestrictSUIDSGID: "yes",
+        RestrictRealtime: "yes",
+        RestrictNamespaces: "yes",
+        LockPersonality: "yes",
+        RestrictAddressFamilies: "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
+        SystemCallArchitectures: "native",
+    };
 }

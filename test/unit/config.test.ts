@@ -272,7 +272,7 @@ test("unknown keys: named as unknown, with the closest known key, whatever their
     c["masters[0].sshPort"] = "2222";
     const p = problems(c);
     assert.deepEqual(p, [
-        "k8scp:masters[1].ip: unknown key; the keys of k8scp:masters[1] are name, address, sshUser, sshPort, hostKey",
+        "k8scp:masters[1].ip: unknown key; the keys of k8scp:masters[1] are name, address, sshUser, sshPort, hostKey, gone",
         "k8scp:masters[0].sshPort: unknown key (set without --path, so 'masters[0].sshPort' is one key); remove it (pulumi config rm 'k8scp:masters[0].sshPort') and set the value inside k8scp:masters: pulumi config set --path 'k8scp:masters[0].sshPort' 2222",
         "k8scp:masterz: unknown key; did you mean k8scp:masters?",
         "k8scp:loadBalancer.adress: unknown key; did you mean k8scp:loadBalancer.address?",

@@ -1,5 +1,6 @@
 // The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
 // (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
+import { renderEncryptionConfig } from "../../../components/lib/policy";
 import { Member } from "../../../components/lib/flags";
 import { renderKubeconfig } from "../../../components/lib/kubeconfig";
 import { apiserverSans, etcdMemberSans, identities } from "../../../components/lib/pki";
@@ -44,6 +45,7 @@ export function serviceScript(d: ServiceDef, sha: (binary: string) => string): {
         user: d.service,
         unitType: d.unitType,
         after: d.after,
+        writablePaths: d.dataDirs,
     });
     const spec: ServiceScriptSpec = {
         name: d.service,
@@ -121,6 +123,7 @@ export function masterServices(certs: MasterCerts, pki: ClusterPki, c: ClusterSe
             kubernetesCA: k8sCA,
             frontProxyCA: pki.frontProxyCA.certPem,
             serviceAccount: pki.sa,
+            encryptionConfig: renderEncryptionConfig(Buffer.alloc(32, 7).toString("base64")),
             etcdServer,
             etcdPeer,
             etcdClient,
