@@ -1,12 +1,23 @@
 // The program: reads the stack config, checks it, the files and binaries it names and the hosts (all problems
 // at once, before any resource is registered), and composes the control plane.
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import { ControlPlane } from "./components/controlPlane";
 import { checkConfig, ConfigError, configKey, rawConfigFromPulumi } from "./components/lib/config";
 import { serviceNames } from "./components/lib/flags";
 import { observeDrift } from "./components/lib/observe";
-import { binDirProblems, expandHome, hostProblems, pinFromKnownHosts, readPrivateKey, sshHosts } from "./components/lib/preflight";
+import { snapshotTool } from "./components/lib/backup";
+import { ObservedEtcd, parseEtcdProbe, planMembership, renderEtcdProbe } from "./components/lib/etcd";
+import {
+    binDirProblems,
+    expandHome,
+    hostProblems,
+    pinFromKnownHosts,
+    readPrivateKey,
+    snapshotCheck,
+    sshHosts,
+} from "./components/lib/preflight";
 
 async function main() {
     const raw = rawConfigFromPulumi(pulumi.runtime.allConfig());
@@ -26,6 +37,16 @@ async function main() {
     problems.push(...pinFromKnownHosts(hosts, partial.knownHostsFile));
     if (partial.preflight !== false) problems.push(...(await hostProblems(hosts, partial.knownHostsFile)));
 
+    let etcdRestore: { path: string; sha256: string } | undefined;
+    if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
+        const r = await snapshotCheck(partial.etcdRestoreFrom, path.join(expandHome(binDir), "etcdutl"));
+        if (r.problem) problems.push(r.problem);
+        else {
+            etcdRestore = { path: r.path!, sha256: r.sha256! };
+            pulumi.log.info(`etcd restore from ${r.path} (sha256 ${r.sha256!.slice(0, 12)}, ${r.status}): runs once for this snapshot`);
+        }
+    }
+
     if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError(problems);
     const sshPrivateKey = pulumi.secret(sshKey.text);
     for (const h of [...config.masters, config.loadBalancer]) {
@@ -33,26 +54,53 @@ async function main() {
     }
     const want = `v${config.kubernetesVersion.replace(/^v/, "")}`;
 
-    // Drift: what was changed on the masters by hand since the last apply (read-only, with the host checks).
+    // Drift: what was changed on the masters by hand since the last apply (read-only, with the host checks), and
+    // what etcd reports of its members: who joins, who is removed, and whether that keeps quorum.
     let observed;
+    let etcdJoining: string[] = [];
+    let snapshots: Record<string, string> = {};
+    const active = config.masters.filter((m) => !m.gone);
     if (config.preflight) {
-        const masters = config.masters.map((m, i) => ({
-            key: configKey(["masters", i]),
+        const masters = active.map((m) => ({
+            key: configKey(["masters", config.masters.indexOf(m)]),
             ...m,
             port: m.sshPort,
             user: m.sshUser,
             hostKey: m.hostKey!,
         }));
-        const r = await observeDrift(masters, sshKey.text, Object.values(serviceNames));
+        const r = await observeDrift(
+            masters,
+            sshKey.text,
+            Object.values(serviceNames),
+            (h) => `${renderEtcdProbe(h)}echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"\n`,
+        );
         if (r.problems.length) throw new ConfigError(r.problems);
         observed = r.observed;
+        const etcd: Record<string, ObservedEtcd> = Object.fromEntries(Object.entries(r.raw).map(([n, out]) => [n, parseEtcdProbe(out)]));
+        const plan = planMembership(
+            etcd,
+            active,
+            (n) => configKey(["masters", config.masters.findIndex((m) => m.name === n)]),
+            configKey(["masters"]),
+        );
+        if (plan.problems.length) throw new ConfigError(plan.problems);
+        for (const m of plan.removing)
+            pulumi.log.info(`etcd member ${m.name} (${m.peerUrl}) left the config: it is removed through ${active[0].name}`);
+        if (plan.joining.length)
+            pulumi.log.info(`joining the running etcd cluster with member add, one at a time: ${plan.joining.join(", ")}`);
+        etcdJoining = plan.joining;
+        snapshots = Object.fromEntries(
+            Object.entries(r.raw).map(([n, out]) => [n, /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || "none yet"]),
+        );
     }
 
-    const cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed });
+    const cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed, etcdJoining, etcdRestore });
     return {
         endpoint: cp.endpoint,
         kubernetesVersion: want,
-        masters: config.masters.map((m) => ({ name: m.name, address: m.address })),
+        masters: active.map((m) => ({ name: m.name, address: m.address })),
+        /** The newest etcd snapshot on each master when this run started (time, bytes, path); `sudo ${snapshotTool} list` on a master lists all. */
+        etcdSnapshots: snapshots,
         kubernetesCaCertPem: cp.kubernetesCaCertPem,
         kubernetesCaKeyPem: cp.kubernetesCaKeyPem,
         etcdCaCertPem: cp.etcdCaCertPem,

@@ -3,6 +3,7 @@ import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
 import * as tls from "@pulumi/tls";
 import { ApiServerLoadBalancer } from "./apiServerLoadBalancer";
+import { EtcdRestore } from "./etcdRestore";
 import { ClientCert } from "./clientCert";
 import { Connection } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
@@ -10,7 +11,9 @@ import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { ClusterConfig } from "./lib/config";
 import { ObservedService } from "./lib/drift";
+import { renderMembershipScript } from "./lib/etcd";
 import { etcdClientUrl, paths, pkiFile, serviceNames } from "./lib/flags";
+import { sudoScript } from "./lib/scripts";
 import { identities } from "./lib/pki";
 import { renderEncryptionConfig } from "./lib/policy";
 
@@ -23,6 +26,13 @@ export interface ControlPlaneArgs {
     binDir: string;
     /** What each master has now, by master name and systemd unit (see `observeDrift`). Default: not observed. */
     observed?: Record<string, Record<string, ObservedService>>;
+    /**
+     * Masters whose etcd joins the running cluster (`member add`) instead of starting a new one with the others:
+     * those without etcd data while a cluster exists (see `planMembership`). Default: none.
+     */
+    etcdJoining?: string[];
+    /** Restore every etcd member from this snapshot (once per content). Default: none. */
+    etcdRestore?: { path: string; sha256: string };
 }
 
 export interface CertificateExpiry {
@@ -65,7 +75,11 @@ export class ControlPlane extends pulumi.ComponentResource {
             const authority = new PrivateCA(`${name}-${id}`, { commonName, validityHours: c.caValidityHours, earlyRenewalHours: 0 }, child);
             authority.notAfter.apply((t) => {
                 const days = (Date.parse(t) - Date.now()) / 86_400_000;
-                if (days < 365) pulumi.log.warn(`${commonName} expires on ${t} (in ${Math.floor(days)} days): rotate it (README: CA rotation)`, authority);
+                if (days < 365)
+                    pulumi.log.warn(
+                        `${commonName} expires on ${t} (in ${Math.floor(days)} days): rotate it (README: CA rotation)`,
+                        authority,
+                    );
             });
             return authority;
         };
@@ -77,7 +91,11 @@ export class ControlPlane extends pulumi.ComponentResource {
             { algorithm: "RSA", rsaBits: 2048 },
             { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
         );
-        const encryptionKey = new random.RandomBytes(`${name}-secrets-encryption-key`, { length: 32 }, { parent: this, additionalSecretOutputs: ["base64", "hex"] });
+        const encryptionKey = new random.RandomBytes(
+            `${name}-secrets-encryption-key`,
+            { length: 32 },
+            { parent: this, additionalSecretOutputs: ["base64", "hex"] },
+        );
         const pki = {
             encryptionConfig: pulumi.secret(encryptionKey.base64.apply((k) => renderEncryptionConfig(k))),
             kubernetesCA,
@@ -86,13 +104,16 @@ export class ControlPlane extends pulumi.ComponentResource {
             serviceAccountPrivateKeyPem: pulumi.secret(saKey.privateKeyPem),
             serviceAccountPublicKeyPem: saKey.publicKeyPem,
         };
-        const members = c.masters.map((m) => ({ name: m.name, address: m.address }));
+        // Masters marked gone are out of everything: etcd members, flags, SANs, load balancer backends.
+        const active = c.masters.filter((m) => !m.gone);
+        const members = active.map((m) => ({ name: m.name, address: m.address }));
+        const joining = new Set(args.etcdJoining ?? []);
 
         // etcd members start together; this gate waits until the cluster has quorum and every member is healthy.
         this.masters = [];
         let startedAll: (r: pulumi.Resource[]) => void = () => undefined;
         const etcdStarted = new Promise<pulumi.Resource[]>((resolve) => (startedAll = resolve));
-        const first = c.masters[0];
+        const first = active[0];
         const etcdPki = (f: string) => pkiFile(serviceNames.etcd, f);
         const etcdGate = new command.remote.Command(
             `${name}-etcd-cluster-healthy`,
@@ -105,10 +126,23 @@ export class ControlPlane extends pulumi.ComponentResource {
                     `done`,
                     `echo "etcd cluster not healthy after 120 s" >&2; exit 1`,
                 ].join("\n"),
-                triggers: [members.map((m) => `${m.name}=${m.address}`).join(",")],
                 logging: "stdoutAndStderr",
             },
-            { parent: this, dependsOn: etcdStarted },
+            // Only the first start of a new cluster waits for it; members that join later wait for their own health.
+            { parent: this, dependsOn: etcdStarted, ignoreChanges: ["*"], retainOnDelete: true },
+        );
+        // Members that left the config (scaled down, or gone) are removed through a member that stays, before any
+        // new member is added: etcd keeps quorum throughout. The script refuses to remove a majority at once.
+        const membership = new command.remote.Command(
+            `${name}-etcd-members`,
+            {
+                connection: connection(first),
+                create: sudoScript("create"),
+                update: sudoScript("update"),
+                stdin: renderMembershipScript(members),
+                logging: "stdoutAndStderr",
+            },
+            { parent: this, dependsOn: [etcdGate], retainOnDelete: true },
         );
 
         let previous: MasterNode | undefined;
@@ -135,23 +169,48 @@ export class ControlPlane extends pulumi.ComponentResource {
                         controllerManager: c.controllerManager.extraArgs,
                         scheduler: c.scheduler.extraArgs,
                     },
-                    previous,
+                    previous: m.gone ? undefined : previous,
                     etcdHealthy: etcdGate,
                     observed: args.observed?.[m.name],
+                    etcdStart: joining.has(m.name) ? "join" : "new",
+                    joinAfter: joining.has(m.name) ? membership : undefined,
+                    snapshots: c.etcdSnapshots,
+                    gone: m.gone,
                 },
                 child,
             );
             this.masters.push(node);
-            previous = node;
+            if (!m.gone) previous = node;
         }
-        // The gate runs after every member was started (they start without waiting for each other).
-        startedAll(this.masters.map((n) => n.etcd.ready));
+        const running = this.masters.filter((_, i) => !c.masters[i].gone);
+        // The gate runs after every member of a new cluster was started (they start without waiting for each other).
+        startedAll(running.filter((_, i) => !joining.has(active[i].name)).map((n) => n.etcd.ready));
+        const restore = args.etcdRestore
+            ? new EtcdRestore(
+                  `${name}-etcd-restore`,
+                  {
+                      masters: active.map((m, i) => ({
+                          member: members[i],
+                          connection: connection(m),
+                          after: running.flatMap((n) => [n.scheduler.ready, n.controllerManager.ready, n.snapshots]),
+                      })),
+                      clusterName: c.clusterName,
+                      snapshot: args.etcdRestore,
+                  },
+                  child,
+              )
+            : undefined;
 
         const lb = c.loadBalancer;
         const lbComponent = lb.manage
             ? new ApiServerLoadBalancer(
                   `${name}-lb`,
-                  { connection: connection(lb), port: lb.port, backends: members, waitFor: this.masters.map((n) => n.apiserver.ready) },
+                  {
+                      connection: connection(lb),
+                      port: lb.port,
+                      backends: members,
+                      waitFor: [...running.map((n) => n.apiserver.ready), ...(restore?.done ?? [])],
+                  },
                   child,
               )
             : undefined;

@@ -41,8 +41,10 @@ export interface ControlPlaneServiceArgs {
     after?: string[];
     /** The endpoint that must answer before the service counts as created or updated. */
     health: HealthCheck;
-    /** Start without waiting for health on first creation (etcd members). Default: false. */
-    bootstrapWithoutWait?: boolean;
+    /** Start without waiting for health on first creation (etcd members): always, or when this shell test succeeds. Default: false. */
+    bootstrapWithoutWait?: boolean | string;
+    /** An environment file the unit reads if present, written by another step. Default: none. */
+    environmentFile?: string;
     /** Resource that must exist before binaries are staged (the host preparation step). */
     hostReady?: pulumi.Input<pulumi.Resource>;
     /**
@@ -85,9 +87,16 @@ export class ControlPlaneService extends pulumi.ComponentResource {
     public readonly files: command.remote.Command;
     /** The step that installs and starts the service; depend on it to order other work after health. */
     public readonly ready: command.remote.Command;
+    /** The binaries copied to the host's staging directory. */
+    public readonly staged: command.remote.CopyToRemote[];
 
+    /**
+     * With `retainOnDelete`, deleting the component leaves the host alone (its resources are only dropped from
+     * state); a host-level cleanup (MasterNode's) then removes the service.
+     */
     constructor(name: string, args: ControlPlaneServiceArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:ControlPlaneService", name, {}, opts);
+        const retainOnDelete = opts?.retainOnDelete;
         const user = args.user ?? args.service;
         if (args.binaries.length === 0) throw new Error(`ControlPlaneService ${name}: at least one binary is required`);
         const binaries = args.binaries.map((b) => {
@@ -108,9 +117,10 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                         remotePath: `${paths.staging}/${b.name}`,
                         triggers: [b.sha256],
                     },
-                    { parent: this, dependsOn: args.hostReady ? [args.hostReady] : [] },
+                    { parent: this, dependsOn: args.hostReady ? [args.hostReady] : [], retainOnDelete },
                 ),
         );
+        this.staged = copies;
 
         const envPath = `${serviceDir(args.service)}/environment`;
         this.unit = pulumi.output(args.args).apply((flags) =>
@@ -121,7 +131,7 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                 user,
                 unitType: args.unitType,
                 after: args.after,
-                environmentFile: args.environment ? envPath : undefined,
+                environmentFile: args.environment ? envPath : args.environmentFile,
                 writablePaths: args.dataDirs,
             }),
         );
@@ -180,12 +190,13 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                 dependsOn: args.hostReady ? [args.hostReady] : [],
                 deleteBeforeReplace: true,
                 additionalSecretOutputs: ["stdout", "stderr"],
+                retainOnDelete,
             },
         );
         this.ready = new command.remote.Command(
             `${name}`,
             { ...commands(serviceScript), logging: "stdoutAndStderr" },
-            { parent: this, dependsOn: [this.files, ...copies, ...(args.waitFor ?? [])], deleteBeforeReplace: true },
+            { parent: this, dependsOn: [this.files, ...copies, ...(args.waitFor ?? [])], deleteBeforeReplace: true, retainOnDelete },
         );
         this.registerOutputs({ unit: this.unit, revision: this.revision });
     }

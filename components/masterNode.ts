@@ -7,8 +7,10 @@ import { Kubeconfig } from "./kubeconfig";
 import { ObservedService } from "./lib/drift";
 import { Member } from "./lib/flags";
 import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
-import { hostCleanupScript, renderHostPrepScript } from "./lib/scripts";
-import { ServiceSpec, localApiserverUrl, masterServiceSpecs } from "./lib/services";
+import { SnapshotSettings, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./lib/backup";
+import { renderJoinScript } from "./lib/etcd";
+import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./lib/scripts";
+import { ServiceSpec, localApiserverUrl, masterLayout, masterServiceSpecs } from "./lib/services";
 
 /** The PKI shared by all masters. */
 export interface ClusterPki {
@@ -51,21 +53,78 @@ export interface MasterNodeArgs {
     etcdHealthy?: pulumi.Input<pulumi.Resource>;
     /** What the host has now, by systemd unit (the program's drift probe). Default: not observed. */
     observed?: Record<string, ObservedService>;
+    /**
+     * How this member's etcd starts the first time: with the other members as a new cluster ("new", the default),
+     * or added to the running cluster with `etcdctl member add` ("join"). A member with data keeps it either way.
+     */
+    etcdStart?: "new" | "join";
+    /** Joining waits for this (the membership step that first removes members that left). */
+    joinAfter?: pulumi.Input<pulumi.Resource>;
+    /** etcd snapshots on a timer. Default: hourly, 24 kept, in /var/lib/etcd-snapshots. */
+    snapshots?: SnapshotSettings;
+    /**
+     * The host is gone for good: only the host resource is registered (retained, its changes ignored), so the
+     * master's other resources are dropped from state without contacting it. Default: false.
+     */
+    gone?: boolean;
 }
+
+export const defaultSnapshots: SnapshotSettings = { enabled: true, interval: "1h", retention: 24, dir: "/var/lib/etcd-snapshots" };
 
 /** One master: its certificates, and etcd, kube-apiserver, kube-controller-manager and kube-scheduler on its host. */
 export class MasterNode extends pulumi.ComponentResource {
-    public readonly etcd: ControlPlaneService;
-    public readonly apiserver: ControlPlaneService;
-    public readonly controllerManager: ControlPlaneService;
-    public readonly scheduler: ControlPlaneService;
-    /** Every certificate of this master, by purpose. */
-    public readonly certificates: Record<string, ClientCert>;
+    /** The host step: prepares the host; its delete removes everything of the control plane from it. */
+    public readonly host: command.remote.Command;
+    public readonly etcd!: ControlPlaneService;
+    public readonly apiserver!: ControlPlaneService;
+    public readonly controllerManager!: ControlPlaneService;
+    public readonly scheduler!: ControlPlaneService;
+    /** The snapshot timer's install step. */
+    public readonly snapshots!: command.remote.Command;
+    /** Every certificate of this master, by purpose (none when the master is gone). */
+    public readonly certificates: Record<string, ClientCert> = {};
 
     constructor(name: string, args: MasterNodeArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:MasterNode", name, {}, opts);
         const { self, members } = args;
         const child = { parent: this };
+        const snapshots = args.snapshots ?? defaultSnapshots;
+        const settings = {
+            self,
+            members,
+            serviceCidr: args.serviceCidr,
+            clusterCidr: args.clusterCidr,
+            nodeCidrMaskSize: args.nodeCidrMaskSize,
+            clusterDomain: args.clusterDomain,
+            clusterName: args.clusterName,
+            extraArgs: args.extraArgs,
+        };
+        // The host step's delete is the one that touches the host when the master goes: everything below it is
+        // retained on delete (dropped from state only), so a master whose host is gone can leave the config.
+        const cleanup = renderHostCleanupScript(masterLayout(settings), {
+            units: [snapshotUnits.timer, snapshotUnits.service],
+            files: [snapshotTool],
+            keep: [snapshots.dir],
+        });
+        this.host = new command.remote.Command(
+            `${name}-host`,
+            {
+                connection: args.connection,
+                create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
+                delete: sudoCommand(cleanup),
+                logging: "stdoutAndStderr",
+            },
+            args.gone ? { parent: this, retainOnDelete: true, ignoreChanges: ["*"] } : child,
+        );
+        if (args.gone) {
+            pulumi.log.info(
+                `${self.name} is gone: its resources are dropped without contacting ${self.address}; remove its entry once this run is done`,
+                this,
+            );
+            this.registerOutputs({});
+            return;
+        }
+        const kept = { parent: this, retainOnDelete: true };
         const cert = (id: string, a: Omit<ConstructorParameters<typeof ClientCert>[1], "validityHours" | "earlyRenewalHours">) =>
             new ClientCert(
                 `${name}-${id}`,
@@ -115,25 +174,9 @@ export class MasterNode extends pulumi.ComponentResource {
         const cmKubeconfig = kubeconfig("controller-manager", cmCert, identities.controllerManager.commonName);
         const schedKubeconfig = kubeconfig("scheduler", schedCert, identities.scheduler.commonName);
 
-        const prep = new command.remote.Command(
-            `${name}-host`,
-            {
-                connection: args.connection,
-                create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
-                delete: hostCleanupScript,
-                logging: "stdoutAndStderr",
-            },
-            child,
-        );
-        const specs = masterServiceSpecs<pulumi.Input<string>>({
-            self,
-            members,
-            serviceCidr: args.serviceCidr,
-            clusterCidr: args.clusterCidr,
-            nodeCidrMaskSize: args.nodeCidrMaskSize,
-            clusterDomain: args.clusterDomain,
-            clusterName: args.clusterName,
-            extraArgs: args.extraArgs,
+        const prep = this.host;
+        const spec = masterServiceSpecs<pulumi.Input<string>>({
+            ...settings,
             pem: {
                 etcdCA: args.pki.etcdCA.certPem,
                 kubernetesCA: k8sCA,
@@ -160,20 +203,57 @@ export class MasterNode extends pulumi.ComponentResource {
                     waitFor,
                     observed: args.observed?.[spec.service],
                 },
-                child,
+                kept,
             );
         const prev = args.previous;
-        this.etcd = service("etcd", specs.etcd, prev ? [prev.etcd.ready] : []);
-        this.apiserver = service("apiserver", specs.apiserver, [
+        // Before etcd's first start: a new cluster's initial members, or `member add` when joining a running one.
+        let joined: (r: pulumi.Resource) => void = () => undefined;
+        const join = new Promise<pulumi.Resource>((resolve) => (joined = resolve));
+        this.etcd = service("etcd", spec.etcd, [join, ...(prev ? [prev.etcd.ready] : [])]);
+        joined(
+            new command.remote.Command(
+                `${name}-etcd-member`,
+                {
+                    connection: args.connection,
+                    create: sudoScript("create"),
+                    stdin: renderJoinScript({ self, members, mode: args.etcdStart ?? "new" }),
+                    logging: "stdoutAndStderr",
+                },
+                {
+                    ...kept,
+                    // Runs once, before the first start: afterwards the member has data and etcd ignores it.
+                    ignoreChanges: ["stdin"],
+                    dependsOn: [
+                        this.etcd.files,
+                        ...this.etcd.staged,
+                        ...(args.joinAfter ? [args.joinAfter] : []),
+                        ...(prev ? [prev.etcd.ready] : []),
+                    ],
+                },
+            ),
+        );
+        this.apiserver = service("apiserver", spec.apiserver, [
             this.etcd.ready,
             ...(args.etcdHealthy ? [args.etcdHealthy] : []),
             ...(prev ? [prev.apiserver.ready] : []),
         ]);
-        this.controllerManager = service("controller-manager", specs.controllerManager, [
+        this.controllerManager = service("controller-manager", spec.controllerManager, [
             this.apiserver.ready,
             ...(prev ? [prev.controllerManager.ready] : []),
         ]);
-        this.scheduler = service("scheduler", specs.scheduler, [this.apiserver.ready, ...(prev ? [prev.scheduler.ready] : [])]);
+        this.scheduler = service("scheduler", spec.scheduler, [this.apiserver.ready, ...(prev ? [prev.scheduler.ready] : [])]);
+        this.snapshots = new command.remote.Command(
+            `${name}-etcd-snapshots`,
+            {
+                connection: args.connection,
+                create: sudoScript("create"),
+                update: sudoScript("update"),
+                delete: sudoScript("delete"),
+                stdin: renderSnapshotInstallScript(self, snapshots),
+                logging: "stdoutAndStderr",
+            },
+            { ...kept, dependsOn: [this.etcd.ready] },
+        );
         this.registerOutputs({});
     }
 }

@@ -78,7 +78,10 @@ const etcdSnapshots = z
         dir: z
             .string()
             .regex(/^\/[A-Za-z0-9._/-]+$/, "is not an absolute path like /var/lib/etcd-snapshots")
-            .refine((d) => !/^\/(etc\/kubernetes|var\/lib\/etcd)(\/|$)/.test(d), "is inside a directory Pulumi manages; use e.g. /var/lib/etcd-snapshots")
+            .refine(
+                (d) => !/^\/(etc\/kubernetes|var\/lib\/etcd)(\/|$)/.test(d),
+                "is inside a directory Pulumi manages; use e.g. /var/lib/etcd-snapshots",
+            )
             .default("/var/lib/etcd-snapshots"),
     })
     .strict()

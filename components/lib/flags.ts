@@ -50,7 +50,11 @@ export interface Member {
 export const etcdClientUrl = (m: Member) => `https://${m.address}:2379`;
 export const etcdPeerUrl = (m: Member) => `https://${m.address}:2380`;
 
-export function etcdFlags(a: { self: Member; members: Member[]; clusterName: string; initialClusterState?: "new" | "existing" }): Flags {
+/**
+ * etcd's flags. The initial cluster and its state are not flags: the join step writes them to an environment
+ * file (etcd.ts) before the first start, so that adding or removing members does not change the other members' units.
+ */
+export function etcdFlags(a: { self: Member; clusterName: string }): Flags {
     const pki = (f: string) => pkiFile(serviceNames.etcd, f);
     return {
         name: a.self.name,
@@ -59,8 +63,6 @@ export function etcdFlags(a: { self: Member; members: Member[]; clusterName: str
         "advertise-client-urls": etcdClientUrl(a.self),
         "listen-peer-urls": etcdPeerUrl(a.self),
         "initial-advertise-peer-urls": etcdPeerUrl(a.self),
-        "initial-cluster": a.members.map((m) => `${m.name}=${etcdPeerUrl(m)}`),
-        "initial-cluster-state": a.initialClusterState ?? "new",
         "initial-cluster-token": `${a.clusterName}-etcd`,
         "cert-file": pki("etcd-server.pem"),
         "key-file": pki("etcd-server-key.pem"),

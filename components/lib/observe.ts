@@ -17,13 +17,17 @@ export interface ObservedHost {
     hostKey: string;
 }
 
-/** Runs the drift probe on every host in parallel: the observed state by host name and unit, or one problem per host. */
+/**
+ * Runs the drift probe (and `extra` probe lines of the caller's, e.g. etcd's) on every host in parallel: the
+ * observed state by host name and unit, each host's raw output, or one problem per host.
+ */
 export async function observeDrift(
     hosts: ObservedHost[],
     privateKey: string,
     units: string[],
+    extra: (h: ObservedHost) => string = () => "",
     timeoutMs = 20_000,
-): Promise<{ observed: Record<string, Record<string, ObservedService>>; problems: string[] }> {
+): Promise<{ observed: Record<string, Record<string, ObservedService>>; raw: Record<string, string>; problems: string[] }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-observe-"));
     try {
         const keyFile = path.join(dir, "id");
@@ -58,12 +62,13 @@ export async function observeDrift(
                         const child = execFile("ssh", args, { encoding: "utf8", timeout: timeoutMs }, (e, stdout, stderr) =>
                             resolve(e ? { h, err: (stderr || e.message).trim().split("\n").slice(-1)[0] } : { h, out: stdout }),
                         );
-                        child.stdin?.end(probe);
+                        child.stdin?.end(probe + extra(h));
                     }),
             ),
         );
         const observed: Record<string, Record<string, ObservedService>> = {};
         const problems: string[] = [];
+        const raw: Record<string, string> = {};
         for (const r of results) {
             const where = `${r.h.name} (${r.h.address}:${r.h.port})`;
             if (r.err !== undefined) {
@@ -74,11 +79,12 @@ export async function observeDrift(
             }
             try {
                 observed[r.h.name] = parseDriftProbe(r.out!, units);
+                raw[r.h.name] = r.out!;
             } catch (e) {
                 problems.push(`${r.h.key}: reading ${where} for drift failed: ${(e as Error).message}`);
             }
         }
-        return { observed, problems };
+        return { observed, raw, problems };
     } finally {
         fs.rmSync(dir, { recursive: true, force: true });
     }

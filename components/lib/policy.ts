@@ -32,7 +32,9 @@ export function renderEncryptionConfig(keyBase64: string, keyName = "key1"): str
     return stringify({
         apiVersion: "apiserver.config.k8s.io/v1",
         kind: "EncryptionConfiguration",
-        resources: [{ resources: ["secrets"], providers: [{ secretbox: { keys: [{ name: keyName, secret: keyBase64 }] } }, { identity: {} }] }],
+        resources: [
+            { resources: ["secrets"], providers: [{ secretbox: { keys: [{ name: keyName, secret: keyBase64 }] } }, { identity: {} }] },
+        ],
     });
 }
 

@@ -94,7 +94,7 @@ export function readPrivateKey(c: PartialConfig): { text?: string; problems: str
 
 // ---- binaries -----------------------------------------------------------------------------------------
 
-export const BINARIES = ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
+export const BINARIES = ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"] as const;
 
 /** The version a Kubernetes or etcd binary reports, e.g. "v1.34.4" or "3.5.35". */
 export function binaryVersion(binary: string, timeoutMs = 10_000): Promise<string> {
@@ -177,7 +177,8 @@ export interface SshHost {
 export function sshHosts(c: PartialConfig): SshHost[] {
     const hosts: SshHost[] = [];
     (c.masters ?? []).forEach((m, i) => {
-        if (m?.name !== undefined && m.address !== undefined && m.sshPort !== undefined)
+        // A master marked gone is never contacted.
+        if (m?.name !== undefined && m.address !== undefined && m.sshPort !== undefined && m.gone !== true)
             hosts.push({
                 key: configKey(["masters", i]),
                 name: m.name,
@@ -344,4 +345,29 @@ export async function hostProblems(hosts: SshHost[], knownHostsFile?: string, ti
             `${configKey(["preflight"])}: ssh-keyscan (OpenSSH) is needed to check host keys and was not found; install it (openssh-client), or set ${configKey(["preflight"])} false to skip the host checks`,
         );
     return problems;
+}
+
+/**
+ * The snapshot to restore from (`etcdRestoreFrom`): it must exist and pass `etcdutl snapshot status`. Its sha256
+ * when it does, otherwise the problem (named, with the fix), found before any host is touched.
+ */
+export async function snapshotCheck(
+    snapshotPath: string,
+    etcdutl: string,
+    timeoutMs = 30_000,
+): Promise<{ sha256?: string; path?: string; status?: string; problem?: string }> {
+    const k = configKey(["etcdRestoreFrom"]);
+    const full = expandHome(snapshotPath);
+    const where = shown(snapshotPath, full);
+    const fix = "give a file written by etcdctl snapshot save (k8scp-etcd-snapshot on a master), or remove the key";
+    if (!fs.existsSync(full)) return { problem: `${k}: ${where} does not exist; ${fix}` };
+    if (!fs.statSync(full).isFile()) return { problem: `${k}: ${where} is not a file; ${fix}` };
+    const status = await new Promise<{ out?: string; err?: string }>((resolve) =>
+        execFile(etcdutl, ["snapshot", "status", full, "-w", "simple"], { encoding: "utf8", timeout: timeoutMs }, (e, stdout, stderr) =>
+            resolve(e ? { err: (stderr || e.message).trim().split("\n").slice(-1)[0] } : { out: stdout.trim() }),
+        ),
+    );
+    if (status.err !== undefined)
+        return { problem: `${k}: ${where} is not a valid etcd snapshot (etcdutl snapshot status: ${status.err}); ${fix}` };
+    return { sha256: createHash("sha256").update(fs.readFileSync(full)).digest("hex"), path: full, status: status.out };
 }

@@ -40,8 +40,11 @@ export interface ServiceScriptSpec {
     /** Directories the service owns (0700), e.g. etcd's data dir; removed on delete. */
     dataDirs?: string[];
     health: HealthCheck;
-    /** On first creation start without waiting for health (etcd members only become healthy together). */
-    bootstrapWithoutWait?: boolean;
+    /**
+     * On first creation start without waiting for health (etcd members of a new cluster only become healthy
+     * together): always (true), or when this shell test succeeds.
+     */
+    bootstrapWithoutWait?: boolean | string;
     /** Executables that must already exist on the host (e.g. a distribution's haproxy). */
     requires?: string[];
     /** A command that validates the written files before the (re)start. */
@@ -155,7 +158,7 @@ systemctl daemon-reload
 systemctl enable "$svc.service" >/dev/null 2>&1
 ${recordLines(s.name, "service", [unitPath, ...s.binaries.map((b) => installedBinary(b.name)), ...s.files.map((f) => f.path)], s.repairMarker ?? "")}
 
-if [ "$action" = create ] && [ ${s.bootstrapWithoutWait ? 1 : 0} = 1 ]; then
+if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bootstrapWithoutWait : s.bootstrapWithoutWait ? "true" : "false"}; then
   systemctl restart --no-block "$svc.service"
   say "started (health is checked once every member runs)"
   exit 0
@@ -263,8 +266,41 @@ sudo -n install -d -m 0700 -o ${q(sshUser)} ${q(paths.staging)}
 `;
 }
 
-/** Removes the staging directory (run after every service on the host was deleted). */
-export const hostCleanupScript = "sudo -n rm -rf /var/lib/k8scp";
+/** What a host-level cleanup removes of one service. */
+export interface HostService {
+    service: string;
+    binaries: string[];
+    files: { path: string }[];
+    dataDirs?: string[];
+}
+
+/**
+ * Removes everything the library put on a master, in one SSH session: the services (stopped, disabled, units
+ * removed), extra units, binaries, files, data and log directories, the service users and the staging directory.
+ * Runs when the master's host resource is deleted (destroy, or the master left the config while its host is up);
+ * the services' own resources are retained on delete, so a host that is gone for good is never contacted.
+ */
+export function renderHostCleanupScript(services: HostService[], extra: { units: string[]; files: string[]; keep: string[] }): string {
+    const units = [...extra.units, ...[...services].reverse().map((s) => `${s.service}.service`)];
+    const dirs = [
+        ...new Set(services.flatMap((s) => [...serviceDirs(s.files.map((f) => ({ path: f.path, content: "" }))), ...(s.dataDirs ?? [])])),
+    ];
+    return `set -u
+for u in ${units.join(" ")}; do systemctl disable --now "$u" >/dev/null 2>&1 || true; done
+rm -f ${units.map((u) => q(`/etc/systemd/system/${u}`)).join(" ")} ${extra.files.map(q).join(" ")}
+systemctl daemon-reload
+rm -f ${services.flatMap((s) => s.binaries.map((b) => q(`${paths.bin}/${b}`))).join(" ")}
+rm -rf ${dirs.map(q).join(" ")} /var/lib/k8scp
+rmdir --ignore-fail-on-non-empty ${q(paths.conf)} ${q(paths.logs)} 2>/dev/null || true
+for user in ${services.map((s) => q(s.service)).join(" ")}; do
+  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi
+done
+echo "[k8scp] $(hostname): control plane removed${extra.keep.length ? ` (kept: ${extra.keep.join(", ")})` : ""}" >&2
+`;
+}
 
 /** The command line that runs a stdin script as root: `sudo -n bash -s -- <action>`. */
 export const sudoScript = (action: "create" | "update" | "delete") => `sudo -n bash -s -- ${action}`;
+
+/** The command line that runs a short, non-secret script as root: `sudo -n bash -c '<script>'`. */
+export const sudoCommand = (script: string) => `sudo -n bash -c ${q(script)}`;

@@ -18,6 +18,7 @@ import {
     schedulerFlags,
     serviceNames as svc,
 } from "./flags";
+import { etcdInitialClusterEnv } from "./etcd";
 import { renderHaproxyConfig } from "./haproxy";
 import { renderAuditPolicy, renderAuthenticationConfig } from "./policy";
 import { HealthCheck, renderServiceScript } from "./scripts";
@@ -39,7 +40,10 @@ export interface ServiceSpec<T> {
     unitType?: "simple" | "notify";
     after?: string[];
     health: HealthCheck;
-    bootstrapWithoutWait?: boolean;
+    /** Start without waiting for health on first creation: always (true) or when this shell test succeeds. */
+    bootstrapWithoutWait?: boolean | string;
+    /** An environment file the unit reads if present (written by another step). */
+    environmentFile?: string;
 }
 
 export interface MasterServicesInput<T> {
@@ -87,8 +91,8 @@ export function masterServiceSpecs<T>(
         etcd: {
             service: svc.etcd,
             description: "etcd key-value store (Kubernetes backing store)",
-            binaries: ["etcd", "etcdctl"],
-            args: renderArgs(etcdFlags({ self, members, clusterName: a.clusterName }), a.extraArgs?.etcd),
+            binaries: ["etcd", "etcdctl", "etcdutl"],
+            args: renderArgs(etcdFlags({ self, clusterName: a.clusterName }), a.extraArgs?.etcd),
             files: files(svc.etcd, [
                 ["etcd-ca.pem", pem.etcdCA],
                 ["etcd-server.pem", pem.etcdServer.certPem],
@@ -104,7 +108,9 @@ export function masterServiceSpecs<T>(
                 clientCertFile: pkiFile(svc.etcd, "etcd-server.pem"),
                 clientKeyFile: pkiFile(svc.etcd, "etcd-server-key.pem"),
             },
-            bootstrapWithoutWait: true,
+            // Members of a new cluster become healthy together: the first start of each does not wait.
+            bootstrapWithoutWait: `grep -qx ETCD_INITIAL_CLUSTER_STATE=new ${etcdInitialClusterEnv}`,
+            environmentFile: etcdInitialClusterEnv,
         },
         apiserver: {
             service: svc.apiserver,
@@ -263,4 +269,23 @@ export function sandbox(writablePaths: string[]): Record<string, string> {
         RestrictAddressFamilies: "AF_INET AF_INET6 AF_UNIX AF_NETLINK",
         SystemCallArchitectures: "native",
     };
+}
+
+/** The services of a master without their contents: names, binaries, file paths and data directories. */
+export function masterLayout(a: Omit<MasterServicesInput<string>, "pem" | "kubeconfigs">): ServiceSpec<string>[] {
+    const pair = { certPem: "", privateKeyPem: "" };
+    const pem = {
+        etcdCA: "",
+        kubernetesCA: pair,
+        frontProxyCA: "",
+        serviceAccount: { publicKeyPem: "", privateKeyPem: "" },
+        encryptionConfig: "",
+        etcdServer: pair,
+        etcdPeer: pair,
+        etcdClient: pair,
+        apiserver: pair,
+        kubeletClient: pair,
+        frontProxyClient: pair,
+    };
+    return Object.values(masterServiceSpecs<string>({ ...a, pem, kubeconfigs: { controllerManager: "", scheduler: "" } }));
 }

@@ -132,7 +132,7 @@ const cases: () => Case[] = () => {
             },
             problems: [
                 `k8scp:sshPrivateKeyPath: ${tmp}/nope/id_ed25519 does not exist; create a key (ssh-keygen -t ed25519) or fix the path`,
-                `k8scp:binDir: ${emptyBin} has no etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler; put them there (npm run toolchain builds them and prints the directory) or fix the path`,
+                `k8scp:binDir: ${emptyBin} has no etcd, etcdctl, etcdutl, kube-apiserver, kube-controller-manager, kube-scheduler; put them there (npm run toolchain builds them and prints the directory) or fix the path`,
             ],
         },
         {

@@ -407,7 +407,7 @@ test("binDir: not set, missing binaries, another version", async () => {
     try {
         const fake = (name: string, out: string) => fs.writeFileSync(path.join(d, name), `#!/bin/sh\necho '${out}'\n`, { mode: 0o755 });
         assert.deepEqual(await binDirProblems(undefined, {}), [
-            "k8scp:binDir: not set; point it at the directory with etcd, etcdctl, kube-apiserver, kube-controller-manager, kube-scheduler (npm run toolchain builds them and prints the directory): pulumi config set k8scp:binDir DIR",
+            "k8scp:binDir: not set; point it at the directory with etcd, etcdctl, etcdutl, kube-apiserver, kube-controller-manager, kube-scheduler (npm run toolchain builds them and prints the directory): pulumi config set k8scp:binDir DIR",
         ]);
         assert.deepEqual(await binDirProblems(path.join(d, "nope"), {}), [
             `k8scp:binDir: ${d}/nope does not exist; fix the path, or build the binaries (npm run toolchain builds them and prints the directory)`,
@@ -415,9 +415,10 @@ test("binDir: not set, missing binaries, another version", async () => {
         fake("etcd", "etcd Version: 3.5.35");
         fake("kube-apiserver", "Kubernetes v1.34.4");
         assert.deepEqual(await binDirProblems(d, { kubernetes: "1.34.4" }), [
-            `k8scp:binDir: ${d} has no etcdctl, kube-controller-manager, kube-scheduler; put them there (npm run toolchain builds them and prints the directory) or fix the path`,
+            `k8scp:binDir: ${d} has no etcdctl, etcdutl, kube-controller-manager, kube-scheduler; put them there (npm run toolchain builds them and prints the directory) or fix the path`,
         ]);
         fake("etcdctl", "etcdctl version: 3.5.35");
+        fake("etcdutl", "etcdutl version: 3.5.35");
         fake("kube-controller-manager", "Kubernetes v1.34.4");
         fake("kube-scheduler", "Kubernetes v1.34.4");
         assert.deepEqual(await binDirProblems(d, { kubernetes: "1.34.4", etcd: "3.5.35" }), []);

@@ -61,7 +61,7 @@ import { validateConfig } from "../../components/lib/config";
 import { labConfig } from "./fixtures";
 
 const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));
-for (const b of ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
+for (const b of ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
     fs.writeFileSync(path.join(binDir, b), `fake ${b}`);
 
 const config = (schedulerArgs: Record<string, string> = {}) => validateConfig({ ...labConfig(), scheduler: { extraArgs: schedulerArgs } });
@@ -113,7 +113,7 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
             .flatMap((n) => ["etcd", "apiserver", "controller-manager", "scheduler"].map((s) => `${n}-${s}`))
             .sort();
         assert.deepEqual(services, expected);
-        assert.equal(ra.filter((r) => r.type === "command:remote:CopyToRemote").length, 3 * 5);
+        assert.equal(ra.filter((r) => r.type === "command:remote:CopyToRemote").length, 3 * 6);
         assert.equal(a.masters.length, 3);
     });
 

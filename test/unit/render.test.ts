@@ -12,15 +12,16 @@ import { quoteExecWord, renderUnit } from "../../components/lib/systemd";
 const members = labMasters();
 const flag = (args: string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
 
-test("etcd flags: https peer and client URLs and the initial cluster", () => {
-    const a = renderArgs(etcdFlags({ self: members[1], members, clusterName: "kubernetes" }));
+test("etcd flags: https peer and client URLs; the initial cluster is not a flag (the join step writes it)", () => {
+    const a = renderArgs(etcdFlags({ self: members[1], clusterName: "kubernetes" }));
     assert.equal(flag(a, "name"), "n2");
     assert.equal(flag(a, "listen-client-urls"), "https://10.213.0.12:2379,https://127.0.0.1:2379");
     assert.equal(flag(a, "initial-advertise-peer-urls"), "https://10.213.0.12:2380");
-    assert.equal(flag(a, "initial-cluster"), "n1=https://10.213.0.11:2380,n2=https://10.213.0.12:2380,n3=https://10.213.0.13:2380");
+    assert.equal(flag(a, "initial-cluster"), undefined);
+    assert.equal(flag(a, "initial-cluster-token"), "kubernetes-etcd");
     assert.equal(flag(a, "client-cert-auth"), "true");
     assert.equal(flag(a, "peer-client-cert-auth"), "true");
-    assert.equal(flag(a, "initial-cluster-state"), "new");
+    assert.equal(flag(a, "initial-cluster-state"), undefined);
 });
 
 test("apiserver flags: etcd over https, RBAC, service range, audit, apiserver count", () => {

@@ -1,0 +1,171 @@
+// etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
+import { etcdctl, initialCluster } from "./etcd";
+import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
+import { sandbox } from "./services";
+
+export interface SnapshotSettings {
+    enabled: boolean;
+    /** systemd time span between snapshots, e.g. "1h". */
+    interval: string;
+    /** Snapshots kept per master. */
+    retention: number;
+    /** Directory on the master (0700, owned by etcd); never removed by Pulumi. */
+    dir: string;
+}
+
+/** The snapshot tool installed on every master: `k8scp-etcd-snapshot save|list|newest`. */
+export const snapshotTool = "/usr/local/sbin/k8scp-etcd-snapshot";
+export const snapshotUnits = { service: "etcd-snapshot.service", timer: "etcd-snapshot.timer" };
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** The tool: `save` (the timer's job, as the etcd user) takes a snapshot, checks it with etcdutl, keeps the newest N. */
+export function renderSnapshotTool(self: Member, s: SnapshotSettings): string {
+    return `#!/bin/bash
+# k8scp: etcd snapshots of ${self.name} (managed by Pulumi; edits are overwritten)
+#   save     take a snapshot, check it with etcdutl snapshot status, keep the newest ${s.retention}
+#   list     every snapshot, newest first: time (UTC), size in bytes, path
+#   newest   the path of the newest snapshot
+set -euo pipefail
+umask 077
+dir=${q(s.dir)}
+keep=${s.retention}
+say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
+snapshots() { ls -1t "$dir"/etcd-*.db 2>/dev/null || true; }
+case "\${1:-save}" in
+save)
+  f="$dir/etcd-$(hostname)-$(date -u +%Y%m%dT%H%M%SZ).db"
+  ${etcdctl([{ name: self.name, address: "127.0.0.1" }])} snapshot save "$f.part" >/dev/null 2>"$f.log" || { cat "$f.log" >&2; rm -f "$f.part" "$f.log"; say "snapshot failed"; exit 1; }
+  rm -f "$f.log"
+  if ! st=$(${paths.bin}/etcdutl snapshot status "$f.part" -w simple 2>&1); then
+    rm -f "$f.part"; say "the snapshot failed its check (etcdutl snapshot status): $st"; exit 1
+  fi
+  chmod 0600 "$f.part" && mv -f "$f.part" "$f"
+  say "saved $f (hash, revision, keys, size, version: $st)"
+  snapshots | tail -n +$((keep + 1)) | xargs -r rm -f --
+  ;;
+list) for f in $(snapshots); do echo "$(date -u -r "$f" +%Y-%m-%dT%H:%M:%SZ) $(stat -c %s "$f") $f"; done ;;
+newest) snapshots | head -n 1 ;;
+*) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
+esac
+`;
+}
+
+export function renderSnapshotService(s: SnapshotSettings): string {
+    const lines = [
+        "[Unit]",
+        "Description=etcd snapshot (k8scp)",
+        "After=etcd.service",
+        "",
+        "[Service]",
+        "Type=oneshot",
+        `User=${serviceNames.etcd}`,
+        `Group=${serviceNames.etcd}`,
+        `ExecStart=${snapshotTool} save`,
+        ...Object.entries(sandbox([s.dir])).map(([k, v]) => `${k}=${v}`),
+        "",
+    ];
+    return lines.join("\n");
+}
+
+export function renderSnapshotTimer(s: SnapshotSettings): string {
+    return [
+        "[Unit]",
+        `Description=etcd snapshot every ${s.interval} (k8scp)`,
+        "",
+        "[Timer]",
+        `OnActiveSec=${s.interval}`,
+        `OnUnitActiveSec=${s.interval}`,
+        "AccuracySec=1s",
+        "",
+        "[Install]",
+        "WantedBy=timers.target",
+        "",
+    ].join("\n");
+}
+
+/**
+ * Installs (create/update) the tool, the service and the timer and starts the timer; with snapshots disabled,
+ * or on delete, stops and removes them. Snapshots already taken are never removed.
+ */
+export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): string {
+    const put = (path: string, mode: string, text: string) =>
+        `put ${q(path)} ${mode} <<'K8SCP_TEXT'\n${text.endsWith("\n") ? text : `${text}\n`}K8SCP_TEXT`;
+    const remove = `systemctl disable --now ${snapshotUnits.timer} >/dev/null 2>&1 || true
+  rm -f ${snapshotTool} /etc/systemd/system/${snapshotUnits.service} /etc/systemd/system/${snapshotUnits.timer}
+  systemctl daemon-reload
+  say "snapshots off; those taken are kept in ${s.dir}"`;
+    return `#!/bin/bash
+# k8scp: etcd snapshots (managed by Pulumi)
+set -euo pipefail
+action="\${1:-create}"
+say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
+put() { cat > "$1.tmp"; chmod "$2" "$1.tmp"; mv -f "$1.tmp" "$1"; }
+if [ "$action" = delete ] || [ ${s.enabled ? 1 : 0} = 0 ]; then
+  ${remove}
+  exit 0
+fi
+install -d -m 0700 -o ${serviceNames.etcd} -g ${serviceNames.etcd} ${q(s.dir)}
+${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
+${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
+${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}
+systemctl daemon-reload
+systemctl enable ${snapshotUnits.timer} >/dev/null 2>&1
+systemctl restart ${snapshotUnits.timer}
+say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool} list)"
+`;
+}
+
+/** Where the snapshot to restore from is copied on each master. */
+export const restoreSnapshotPath = `${paths.staging}/etcd-restore.db`;
+
+const controlPlaneUnits = ["kube-scheduler", "kube-controller-manager", "kube-apiserver"];
+
+/**
+ * Restores this member from the snapshot (run as root): stops the control plane and etcd, moves the current data
+ * aside (nothing is deleted), `etcdutl snapshot restore` with the names, peer URLs and token the library renders,
+ * and starts etcd without waiting (the members become healthy together).
+ */
+export function renderRestoreScript(a: { self: Member; members: Member[]; clusterName: string; sha256: string }): string {
+    return `#!/bin/bash
+# k8scp: restore etcd member ${a.self.name} from the snapshot with sha256 ${a.sha256}
+set -euo pipefail
+say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }
+snap=${restoreSnapshotPath}
+echo "${a.sha256}  $snap" | sha256sum --check --status || { say "the snapshot copy on this host differs from the one configured; run pulumi up again"; exit 1; }
+systemctl stop ${snapshotUnits.timer} ${controlPlaneUnits.join(" ")} >/dev/null 2>&1 || true
+systemctl stop ${serviceNames.etcd}
+if [ -e ${paths.etcdData} ]; then
+  aside=${paths.etcdData}.before-restore-$(date -u +%Y%m%dT%H%M%SZ)
+  mv ${paths.etcdData} "$aside"
+  say "kept the previous data in $aside"
+fi
+tmp=${paths.etcdData}.restoring
+rm -rf "$tmp"
+${paths.bin}/etcdutl snapshot restore "$snap" --name ${q(a.self.name)} \\
+  --initial-cluster ${q(initialCluster(a.members))} --initial-cluster-token ${q(`${a.clusterName}-etcd`)} \\
+  --initial-advertise-peer-urls ${q(etcdPeerUrl(a.self))} --data-dir "$tmp" >/dev/null 2>"$tmp.log" || { cat "$tmp.log" >&2; exit 1; }
+rm -f "$tmp.log"
+mv "$tmp" ${paths.etcdData}
+chown -R ${serviceNames.etcd}:${serviceNames.etcd} ${paths.etcdData}
+chmod 0700 ${paths.etcdData}
+systemctl start --no-block ${serviceNames.etcd}
+say "restored from the snapshot; etcd starting"
+`;
+}
+
+/** After every member was restored and etcd is healthy: start the control plane again and wait for the API server. */
+export function renderResumeScript(apiserverHealth: string): string {
+    return `#!/bin/bash
+set -euo pipefail
+say() { echo "[k8scp] $(hostname): $*" >&2; }
+systemctl start ${[...controlPlaneUnits].reverse().join(" ")}
+systemctl start ${snapshotUnits.timer} >/dev/null 2>&1 || true
+deadline=$((SECONDS + 180))
+until ${apiserverHealth} 2>/dev/null; do
+  [ $SECONDS -lt $deadline ] || { say "kube-apiserver not ready 180 s after the restore"; journalctl -u kube-apiserver -n 25 --no-pager -o cat >&2; exit 1; }
+  sleep 1
+done
+say "control plane back on the restored data"
+`;
+}

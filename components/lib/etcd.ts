@@ -1,0 +1,173 @@
+// etcd membership: how a member starts (a new cluster, or joining a running one with `member add`), removing
+// members that left the config, and the quorum rule that guards both. Pure: scripts and checks only.
+import { Member, etcdClientUrl, etcdPeerUrl, paths, pkiFile, serviceNames } from "./flags";
+
+/** Written by the join step, read by etcd.service (EnvironmentFile): ETCD_INITIAL_CLUSTER and its state. */
+export const etcdInitialClusterEnv = "/var/lib/k8scp/etcd-initial-cluster.env";
+/** Present once a member has data: etcd then ignores the initial-cluster settings. */
+export const etcdMemberDir = `${paths.etcdData}/member`;
+
+/** The majority of `n` members: what etcd needs to commit anything, membership changes included. */
+export const quorum = (n: number) => Math.floor(n / 2) + 1;
+
+const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+
+/** `etcdctl` with this host's etcd client credentials (the server certificate is also a client one). */
+export function etcdctl(endpoints: Member[]): string {
+    const pki = (f: string) => pkiFile(serviceNames.etcd, f);
+    return [
+        `${paths.bin}/etcdctl`,
+        `--endpoints=${endpoints.map(etcdClientUrl).join(",")}`,
+        `--cacert=${pki("etcd-ca.pem")}`,
+        `--cert=${pki("etcd-server.pem")}`,
+        `--key=${pki("etcd-server-key.pem")}`,
+        "--dial-timeout=3s",
+        "--command-timeout=15s",
+    ].join(" ");
+}
+
+export const initialCluster = (members: Member[]) => members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
+
+const sayLine = `say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }`;
+const writeEnv = `write_env() { # initial-cluster state
+  install -d -m 0755 -o root -g root /var/lib/k8scp
+  printf 'ETCD_INITIAL_CLUSTER=%s\\nETCD_INITIAL_CLUSTER_STATE=%s\\n' "$1" "$2" > ${etcdInitialClusterEnv}.tmp
+  chmod 0644 ${etcdInitialClusterEnv}.tmp && mv -f ${etcdInitialClusterEnv}.tmp ${etcdInitialClusterEnv}
+}`;
+
+/**
+ * Before a member's first start (run as root): a member with data keeps it; otherwise either all `members`
+ * bootstrap a new cluster together (`mode: "new"`), or this member is added to the running cluster through the
+ * others with `etcdctl member add` and starts with the state `existing` (`mode: "join"`).
+ */
+export function renderJoinScript(a: { self: Member; members: Member[]; mode: "new" | "join" }): string {
+    const others = a.members.filter((m) => m.name !== a.self.name);
+    const peer = etcdPeerUrl(a.self);
+    const head = `#!/bin/bash
+# k8scp: etcd member ${a.self.name} (${a.mode === "new" ? "bootstraps a new cluster" : "joins the running cluster"})
+set -euo pipefail
+${sayLine}
+${writeEnv}
+if [ -d ${etcdMemberDir} ]; then
+  say "has member data: already a member"
+  [ -f ${etcdInitialClusterEnv} ] || write_env ${q(initialCluster(a.members))} existing
+  exit 0
+fi
+`;
+    if (a.mode === "new" || others.length === 0) {
+        return `${head}write_env ${q(initialCluster(a.members))} new
+say "bootstraps a new cluster: ${a.members.map((m) => m.name).join(" ")}"
+`;
+    }
+    return `${head}[ -x ${paths.bin}/etcdctl ] || install -m 0755 -o root -g root ${paths.staging}/etcdctl ${paths.bin}/etcdctl
+ctl() { ${etcdctl(others)} "$@"; }
+list=""
+for i in $(seq 1 30); do
+  if list=$(ctl member list -w simple 2>/dev/null); then break; fi
+  list=""; sleep 2
+done
+[ -n "$list" ] || { say "cannot list the members through ${others.map((m) => m.name).join(", ")}; the cluster needs quorum to add one"; exit 1; }
+if ! printf '%s\\n' "$list" | awk -F', ' -v p=${q(peer)} '$4 == p { f = 1 } END { exit !f }'; then
+  ctl member add ${q(a.self.name)} --peer-urls=${q(peer)} >/dev/null
+  say "added to the cluster with member add"
+  list=$(ctl member list -w simple)
+else
+  say "already added (not started yet)"
+fi
+cluster=$(printf '%s\\n' "$list" | awk -F', ' -v n=${q(a.self.name)} -v p=${q(peer)} 'NF >= 4 { nm = $3; if ($4 == p) nm = n; if (nm != "") printf "%s%s=%s", (c++ ? "," : ""), nm, $4 }')
+write_env "$cluster" existing
+say "joins as ${a.self.name}: $cluster"
+`;
+}
+
+/**
+ * Makes the running cluster's members exactly `members` by removing the others (run as root on a member that
+ * stays), one `member remove` at a time; refuses to remove a majority at once. Adding is the join step's.
+ */
+export function renderMembershipScript(members: Member[]): string {
+    const want = members.map(etcdPeerUrl).join(" ");
+    return `#!/bin/bash
+# k8scp: etcd members ${members.map((m) => m.name).join(" ")}
+set -euo pipefail
+${sayLine}
+ctl() { ${etcdctl(members)} "$@"; }
+list=""
+for i in $(seq 1 30); do
+  if list=$(ctl member list -w simple 2>/dev/null); then break; fi
+  list=""; sleep 2
+done
+[ -n "$list" ] || { say "cannot list the members: no quorum among ${members.map((m) => m.name).join(", ")}"; exit 1; }
+total=$(printf '%s\\n' "$list" | grep -c .)
+stale=$(printf '%s\\n' "$list" | awk -F', ' -v want=${q(` ${want} `)} 'NF >= 4 && index(want, " " $4 " ") == 0 { print $1 "," ($3 == "" ? "(unstarted)" : $3) "," $4 }')
+n=$(printf '%s' "$stale" | grep -c . || true)
+if [ "$n" -ge $((total / 2 + 1)) ]; then
+  say "refusing to remove $n of $total members at once (a majority): $(echo $stale)"; exit 1
+fi
+for s in $stale; do
+  IFS=, read -r id nm peer <<<"$s"
+  ctl member remove "$id" >/dev/null
+  say "removed member $nm ($peer)"
+done
+say "members: $(ctl member list -w simple | awk -F', ' '{ printf "%s%s", (c++ ? " " : ""), ($3 == "" ? "(unstarted)" : $3) }')"
+`;
+}
+
+/** Probe lines (run as root on a master): whether it has member data, and the members it knows of. */
+export function renderEtcdProbe(self: Member): string {
+    return `if [ -d ${etcdMemberDir} ]; then echo "etcd-data present"; else echo "etcd-data absent"; fi
+if [ -x ${paths.bin}/etcdctl ] && [ -f ${pkiFile(serviceNames.etcd, "etcd-server.pem")} ]; then
+  ${etcdctl([self])} --command-timeout=5s member list -w simple 2>/dev/null | awk -F', ' 'NF >= 4 { print "etcd-member " ($3 == "" ? "-" : $3) " " $4 }'
+fi
+`;
+}
+
+export interface ObservedEtcd {
+    hasData: boolean;
+    /** The members this master's etcd reports (name "-" for one added but not started); empty when it cannot say. */
+    members: { name: string; peerUrl: string }[];
+}
+
+export function parseEtcdProbe(out: string): ObservedEtcd {
+    const lines = out.split("\n").map((l) => l.trim());
+    return {
+        hasData: lines.includes("etcd-data present"),
+        members: lines
+            .map((l) => /^etcd-member (\S+) (\S+)$/.exec(l))
+            .filter((m): m is RegExpExecArray => m !== null)
+            .map((m) => ({ name: m[1], peerUrl: m[2] })),
+    };
+}
+
+/**
+ * What a run does to the etcd membership, from what the masters report and the config: the members it removes
+ * (in the cluster, not among the active masters) and the masters that join (no data while a cluster exists).
+ * A removal of a majority at once is a problem: etcd would lose quorum halfway, or the config is a mistake.
+ */
+export function planMembership(
+    observed: Record<string, ObservedEtcd>,
+    active: Member[],
+    configKeyOf: (name: string) => string,
+    mastersKey: string,
+): { clusterExists: boolean; joining: string[]; removing: { name: string; peerUrl: string }[]; problems: string[] } {
+    const current = Object.values(observed).find((o) => o.members.length > 0)?.members ?? [];
+    const clusterExists = current.length > 0 || Object.values(observed).some((o) => o.hasData);
+    const wanted = new Set(active.map(etcdPeerUrl));
+    const removing = current.filter((m) => !wanted.has(m.peerUrl));
+    const joining = clusterExists ? active.filter((m) => observed[m.name] && !observed[m.name].hasData).map((m) => m.name) : [];
+    const problems: string[] = [];
+    if (current.length > 0 && removing.length >= quorum(current.length)) {
+        problems.push(
+            `${mastersKey}: this change removes ${removing.length} of the ${current.length} etcd members at once ` +
+                `(${removing.map((m) => m.name).join(", ")}), a majority, and etcd would lose quorum; remove at most ` +
+                `${quorum(current.length) - 1} per pulumi up`,
+        );
+    }
+    for (const m of removing) {
+        const a = active.find((x) => x.name === m.name);
+        if (a)
+            problems.push(
+                `${configKeyOf(a.name)}: '${a.name}' is an etcd member at ${m.peerUrl}, not ${etcdPeerUrl(a)}; a master cannot move, add it under a new name`,
+            );
+    }
+    return { clusterExists, joining, removing, problems };
+}
