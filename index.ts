@@ -89,6 +89,15 @@ async function main() {
         if (plan.joining.length)
             pulumi.log.info(`joining the running etcd cluster with member add, one at a time: ${plan.joining.join(", ")}`);
         etcdJoining = plan.joining;
+        // A restore still to do takes over etcd: it is stopped or its data is gone, and the restore starts it.
+        if (etcdRestore && active.some((m) => etcd[m.name]?.restored !== etcdRestore!.sha256)) {
+            for (const m of active) {
+                const svc = observed[m.name]?.[serviceNames.etcd];
+                if (svc?.service.state !== "drift") continue;
+                pulumi.log.info(`etcd on ${m.name} differs from what was applied (${svc.service.detail}): the restore puts it right`);
+                svc.service = { ...svc.service, state: "ok", detail: "" };
+            }
+        }
         snapshots = Object.fromEntries(
             Object.entries(r.raw).map(([n, out]) => [n, /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || "none yet"]),
         );

@@ -8,6 +8,7 @@
 #   npm run lab -- status        one line per node; exit 0 all well, 1 something wrong, 3 lab down
 #   npm run lab -- ssh I CMD...  run CMD (a remote shell command, as with ssh) on master I (1-based) or lb, as kube
 #   npm run lab -- exec CMD...   run CMD in the controller network namespace (pulumi, kubectl, ssh, curl)
+#   npm run lab -- kill NODE     stop one node for good and wipe its disk (a host that is gone, for DR tests)
 #
 # Network (10.213.0.0/24 only; the host's own network namespace is not touched):
 #   namespace k8scp-ctl   bridge k8scp-br0 10.213.0.1/24 and lo; the Pulumi CLI, ssh and kubectl run here
@@ -753,6 +754,17 @@ cmd_ssh() {
   exec ip netns exec "$CTL_NS" ssh "${SSH_OPTS[@]}" "$SSH_USER@$(node_addr "$n")" "$@"
 }
 
+cmd_kill() {
+  [ $# -eq 1 ] || die "usage: lab.sh kill n1..n$MAX_MASTERS|lb"
+  require_root
+  case $1 in lb | n[1-9]) ;; *) die "kill: node must be n1..n$MAX_MASTERS or lb, got '$1'" ;; esac
+  node_running "$1" || die "node $1 is not running"
+  local t0
+  t0=$(now)
+  stop_nodes "$1"
+  log "$1 is gone: stopped and its disk wiped ($(since "$t0")); lab up brings it back empty"
+}
+
 cmd_exec() {
   [ $# -ge 1 ] || die "usage: lab.sh exec CMD..."
   require_root
@@ -769,6 +781,7 @@ main() {
     status) cmd_status || exit $? ;;
     ssh) cmd_ssh "$@" ;;
     exec) cmd_exec "$@" ;;
+    kill) cmd_kill "$@" ;;
     leftovers) leftovers ;;
     -h | --help | help) usage ;;
     *)

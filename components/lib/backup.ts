@@ -1,5 +1,5 @@
 // etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
-import { etcdctl, initialCluster } from "./etcd";
+import { etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
 import { sandbox } from "./services";
 
@@ -149,6 +149,7 @@ rm -f "$tmp.log"
 mv "$tmp" ${paths.etcdData}
 chown -R ${serviceNames.etcd}:${serviceNames.etcd} ${paths.etcdData}
 chmod 0700 ${paths.etcdData}
+echo ${a.sha256} > ${restoredMarker}
 systemctl start --no-block ${serviceNames.etcd}
 say "restored from the snapshot; etcd starting"
 `;

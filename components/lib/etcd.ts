@@ -2,6 +2,9 @@
 // members that left the config, and the quorum rule that guards both. Pure: scripts and checks only.
 import { Member, etcdClientUrl, etcdPeerUrl, paths, pkiFile, serviceNames } from "./flags";
 
+/** The sha256 of the snapshot a member was last restored from (written by the restore script, backup.ts). */
+export const restoredMarker = "/var/lib/k8scp/etcd-restored";
+
 /** Written by the join step, read by etcd.service (EnvironmentFile): ETCD_INITIAL_CLUSTER and its state. */
 export const etcdInitialClusterEnv = "/var/lib/k8scp/etcd-initial-cluster.env";
 /** Present once a member has data: etcd then ignores the initial-cluster settings. */
@@ -114,7 +117,8 @@ say "members: $(ctl member list -w simple | awk -F', ' '{ printf "%s%s", (c++ ? 
 
 /** Probe lines (run as root on a master): whether it has member data, and the members it knows of. */
 export function renderEtcdProbe(self: Member): string {
-    return `if [ -d ${etcdMemberDir} ]; then echo "etcd-data present"; else echo "etcd-data absent"; fi
+    return `echo "etcd-restored $(cat ${restoredMarker} 2>/dev/null || echo -)"
+if [ -d ${etcdMemberDir} ]; then echo "etcd-data present"; else echo "etcd-data absent"; fi
 if [ -x ${paths.bin}/etcdctl ] && [ -f ${pkiFile(serviceNames.etcd, "etcd-server.pem")} ]; then
   ${etcdctl([self])} --command-timeout=5s member list -w simple 2>/dev/null | awk -F', ' 'NF >= 4 { print "etcd-member " ($3 == "" ? "-" : $3) " " $4 }'
 fi
@@ -125,12 +129,15 @@ export interface ObservedEtcd {
     hasData: boolean;
     /** The members this master's etcd reports (name "-" for one added but not started); empty when it cannot say. */
     members: { name: string; peerUrl: string }[];
+    /** The sha256 of the snapshot this member was last restored from ("" when never). */
+    restored: string;
 }
 
 export function parseEtcdProbe(out: string): ObservedEtcd {
     const lines = out.split("\n").map((l) => l.trim());
     return {
         hasData: lines.includes("etcd-data present"),
+        restored: /^etcd-restored ([0-9a-f]{64})$/m.exec(out)?.[1] ?? "",
         members: lines
             .map((l) => /^etcd-member (\S+) (\S+)$/.exec(l))
             .filter((m): m is RegExpExecArray => m !== null)

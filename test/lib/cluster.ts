@@ -220,8 +220,11 @@ export class Cluster {
         );
     }
 
-    /** Nothing of ours is left on the masters: no unit, directory, user, process, binary or data. */
-    async nothingLeft(): Promise<void> {
+    /**
+     * Nothing of ours is left on the masters (and the LB host unless `lb` is false): no unit, directory, user,
+     * process, binary or data; etcd snapshots are kept on purpose.
+     */
+    async nothingLeft(lb = true): Promise<void> {
         for (const m of this.masters) {
             for (const s of SERVICES) {
                 const r = await this.lab.ssh(
@@ -232,10 +235,12 @@ export class Cluster {
             }
             const r = await this.lab.ssh(
                 m.address,
-                `test ! -e ${paths.etcdData} && test ! -e ${paths.bin}/etcdctl && test ! -e /var/log/kubernetes/kube-apiserver`,
+                `test ! -e ${paths.etcdData} && test ! -e ${paths.bin}/etcdctl && test ! -e ${paths.bin}/etcdutl && test ! -e /var/log/kubernetes/kube-apiserver && ` +
+                    `test ! -e /etc/systemd/system/etcd-snapshot.timer && test ! -e /usr/local/sbin/k8scp-etcd-snapshot && test ! -e /var/lib/k8scp`,
             );
-            assert.equal(r.status, 0, `etcd data, etcdctl or audit log dir left on ${m.name}`);
+            assert.equal(r.status, 0, `etcd data, etcdctl, etcdutl, audit log dir, snapshot timer or /var/lib/k8scp left on ${m.name}`);
         }
+        if (!lb) return;
         const r = await this.lab.ssh(
             this.lab.vip,
             "test ! -e /etc/systemd/system/k8scp-haproxy.service && test ! -e /etc/kubernetes/k8scp-haproxy && ! pgrep -x haproxy >/dev/null",
