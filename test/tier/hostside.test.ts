@@ -14,7 +14,9 @@ import * as path from "node:path";
 import { Member, paths, serviceNames } from "../../components/lib/flags";
 import { renderKubeconfig } from "../../components/lib/kubeconfig";
 import { identities } from "../../components/lib/pki";
-import { renderHostPrepScript, sudoScript } from "../../components/lib/scripts";
+import { renderJoinScript } from "../../components/lib/etcd";
+import { snapshotTool, snapshotUnits } from "../../components/lib/backup";
+import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "../../components/lib/scripts";
 import { Cluster } from "../lib/cluster";
 import { Lab, stepper, toolchainDir, until } from "../lib/lab";
 import { OpensslPki } from "./hostside/pki";
@@ -22,7 +24,7 @@ import { Extra, ServiceDef, clusterPki, haproxyScript, masterCerts, masterServic
 
 const tc = toolchainDir();
 const binDir = tc ? path.join(tc, "bin") : undefined;
-const binaries = ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"];
+const binaries = ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl"];
 
 const skip =
     process.platform !== "linux"
@@ -126,14 +128,22 @@ test(
             await Promise.all(
                 masters.map(async (m) => {
                     await sshOk(m.address, "bash -s", { input: renderHostPrepScript(lab.sshUser), timeoutMs: 30_000 });
-                    const files = ["etcd", "etcdctl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((b) =>
+                    const files = ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((b) =>
                         path.join(binDir!, b),
                     );
                     await lab.scp(files, m.address, paths.staging);
                 }),
             );
         });
-        await step("etcd create on all masters concurrently (bootstrapWithoutWait)", async () => {
+        await step("etcd create on all masters concurrently (a new cluster: bootstrapWithoutWait)", async () => {
+            await Promise.all(
+                perNode.map((n) =>
+                    sshOk(n.m.address, sudoScript("create"), {
+                        input: renderJoinScript({ self: n.m, members: masters, mode: "new" }),
+                        timeoutMs: 30_000,
+                    }),
+                ),
+            );
             await Promise.all(perNode.map((n) => apply(n.m, n.etcd, "create")));
         });
         await step("etcd cluster healthy (etcdctl endpoint health --cluster over TLS)", async () => {
@@ -198,9 +208,22 @@ test(
         await step("delete everything", async () => {
             const r = await ssh(vip, sudoScript("delete"), { input: haproxyScript(masters), timeoutMs: 60_000 });
             assert.equal(r.status, 0, r.stdout + r.stderr);
-            for (const key of ["scheduler", "controllerManager", "apiserver", "etcd"] as const) {
-                await Promise.all(perNode.map((n) => apply(n.m, n[key], "delete")));
-            }
+            // As MasterNode's host step does on delete: one cleanup of every service (their own steps are retained).
+            await Promise.all(
+                perNode.map((n) =>
+                    sshOk(
+                        n.m.address,
+                        sudoCommand(
+                            renderHostCleanupScript([n.etcd, n.apiserver, n.controllerManager, n.scheduler], {
+                                units: [snapshotUnits.timer, snapshotUnits.service],
+                                files: [snapshotTool],
+                                keep: [],
+                            }),
+                        ),
+                        { timeoutMs: 120_000 },
+                    ),
+                ),
+            );
         });
         await step("nothing of ours left", () => checks.nothingLeft());
     },

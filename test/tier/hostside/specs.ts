@@ -46,6 +46,7 @@ export function serviceScript(d: ServiceDef, sha: (binary: string) => string): {
         unitType: d.unitType,
         after: d.after,
         writablePaths: d.dataDirs,
+        environmentFile: d.environmentFile,
     });
     const spec: ServiceScriptSpec = {
         name: d.service,
