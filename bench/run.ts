@@ -10,7 +10,7 @@
 // Writes bench/results.json, bench/results.md and bench/deploy-time.png (gnuplot; skipped with a message when it
 // cannot be installed). Environment: BENCH_RUNS (default 3), BENCH_QUICK=1 (1 run, sizes 1 and 3),
 // BENCH_SIZES (e.g. "3,5"), BENCH_PARALLEL (extra cold 3-master runs with these --parallel values, e.g. "4,32"),
-// BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
+// BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
@@ -27,11 +27,13 @@ import { CATEGORIES, Span, byCategory, parseStamped } from "./events";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = QUICK ? 1 : Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
-const SIZES = (process.env.BENCH_SIZES ?? (QUICK ? "1,3" : "1,3,5")).split(",").map(Number);
+const SIZES = (process.env.BENCH_SIZES ?? (QUICK ? "1,3" : "1,3,5")).split(",").filter(Boolean).map(Number);
 const PARALLEL = (process.env.BENCH_PARALLEL ?? "").split(",").filter(Boolean).map(Number);
 const SKIP_BASELINE = process.env.BENCH_SKIP_BASELINE === "1";
 /** BENCH_WARM=0: skip the no-op, flag and takeover measurements (cold deploys only). */
 const WARM = process.env.BENCH_WARM !== "0";
+/** BENCH_TAKEOVER=0: skip the leader takeovers. */
+const TAKEOVER = process.env.BENCH_TAKEOVER !== "0";
 /** The Pulumi program to measure (default: this repo); for experiments with a modified copy of the library. */
 const PROGRAM_DIR = path.resolve(process.env.BENCH_PROGRAM_DIR ?? repo);
 /** Where results.json, results.md and deploy-time.png go (default: bench/). */
@@ -79,6 +81,8 @@ interface ColdRun {
     /** The longest chain of service commands the rolling order makes (apiservers n1 → n2 → …). */
     apiserverChain: number;
     resources: number;
+    /** Every service command, seconds from the CLI's start: [name, step start, process start, healthy, step end]. */
+    timeline: [string, number, number | null, number | null, number][];
 }
 
 const results = {
@@ -89,7 +93,7 @@ const results = {
     sizes: SIZES,
     cold: [] as ColdRun[],
     baseline: [] as { masters: number; seconds: number; phases: Record<string, number> }[],
-    noop: { preview: [] as Samples, up: [] as Samples, restarts: [] as Samples },
+    noop: { preview: [] as Samples, up: [] as Samples, restarts: [] as Samples, previewNoPreflight: [] as Samples },
     flag: {
         seconds: [] as Samples,
         failedProbes: [] as Samples,
@@ -240,6 +244,14 @@ function analyse(file: string, seconds: number, masters: number, starts: Record<
     const b = byCategory(ev);
     const phases = { beforeStart: 0, healthWait: 0, afterHealthy: 0 };
     const services = ev.spans.filter((s) => s.category === "services");
+    const rel = (x: number | undefined) => (x === undefined ? null : Math.round((x - t0) * 100) / 100);
+    const timeline = [...ev.spans]
+        .filter((s) => s.category !== "certificates")
+        .sort((a, b) => a.start - b.start)
+        .map((s): ColdRun["timeline"][number] => {
+            const k = serviceOfSpan(s.name);
+            return [s.name, rel(s.start)!, rel(k ? starts[`${k[0]}/${k[1]}`] : undefined), rel(s.healthyAt), rel(s.end)!];
+        });
     for (const s of services) {
         const k = serviceOfSpan(s.name);
         const started = k ? starts[`${k[0]}/${k[1]}`] : undefined;
@@ -264,6 +276,7 @@ function analyse(file: string, seconds: number, masters: number, starts: Record<
         servicePhases: phases,
         apiserverChain: chain,
         resources: ev.spans.length,
+        timeline,
     };
 }
 
@@ -414,6 +427,16 @@ async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
     t = Date.now();
     await step("no-op pulumi up", () => p.ok(["up", "--yes", "--skip-preview", "--expect-no-changes"], 300_000));
     results.noop.up.push(secs(Date.now() - t));
+    // The same preview without the host checks and the drift probe (k8scp:preflight false): what they cost.
+    const cfg0 = fs.readFileSync(p.configFile, "utf8");
+    const c0 = YAML.parse(cfg0) as { config: Record<string, unknown> };
+    c0.config["k8scp:preflight"] = false;
+    fs.writeFileSync(p.configFile, YAML.stringify(c0));
+    t = Date.now();
+    await step("no-op pulumi preview, k8scp:preflight false", () => p.ok(["preview"], 300_000)).finally(() =>
+        fs.writeFileSync(p.configFile, cfg0),
+    );
+    results.noop.previewNoPreflight.push(secs(Date.now() - t));
     const afterNoop = await allActiveSince(cluster);
     results.noop.restarts.push(restartsBetween(before, afterNoop));
     log(
@@ -442,12 +465,13 @@ async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
     log(`flag rollout ${results.flag.seconds.at(-1)!.toFixed(1)} s; probes ${JSON.stringify(pr.codes)}`);
 
     // Leader takeover.
-    for (const how of ["graceful", "kill -9"] as const) {
-        await step(`takeover, scheduler, ${how}`, () => takeover(lab, cluster, "kube-scheduler", serviceNames.scheduler, how));
-        await step(`takeover, controller-manager, ${how}`, () =>
-            takeover(lab, cluster, "kube-controller-manager", serviceNames.controllerManager, how),
-        );
-    }
+    if (TAKEOVER)
+        for (const how of ["graceful", "kill -9"] as const) {
+            await step(`takeover, scheduler, ${how}`, () => takeover(lab, cluster, "kube-scheduler", serviceNames.scheduler, how));
+            await step(`takeover, controller-manager, ${how}`, () =>
+                takeover(lab, cluster, "kube-controller-manager", serviceNames.controllerManager, how),
+            );
+        }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -473,6 +497,14 @@ function writeReport() {
         const ratio = ours.length && base.length ? (median(ours)! / median(base)!).toFixed(2) : "–";
         L.push(`| ${n} | ${fmt(ours)} | ${fmt(base)} | ${ratio} |`);
     }
+    const med = (n: number) => median(results.cold.filter((c) => c.masters === n && !c.parallel).map((c) => c.seconds));
+    if (med(3) !== undefined)
+        L.push("", `Target: cold 3-master deploy under 90 s: ${med(3)! < 90 ? "met" : "NOT met"} (${med(3)!.toFixed(1)} s).`);
+    if (med(3) !== undefined && med(5) !== undefined)
+        L.push(
+            `Growth 3 → 5 masters: ×${(med(5)! / med(3)!).toFixed(2)} (linear would be ×${(5 / 3).toFixed(2)}): ${med(5)! / med(3)! < 5 / 3 ? "under linear" : "NOT under linear"}.`,
+        );
+    if (PROGRAM_DIR !== repo) L.push("", `Program measured: ${PROGRAM_DIR} (not this repository).`);
     L.push("", "### Where a cold `pulumi up` goes (wall seconds, each instant attributed to one category)", "");
     const cats = ["CLI start-up", "program start-up (config, preflight, drift probe)", ...CATEGORIES, "idle"];
     L.push(`| | ${SIZES.map((n) => `${n} master${n > 1 ? "s" : ""}`).join(" | ")} |`, `|---|${SIZES.map(() => "---|").join("")}`);
@@ -517,6 +549,9 @@ function writeReport() {
     L.push("", "## 3 masters, deployed", "", "| what | figure | target |", "|---|---|---|");
     L.push(`| no-op \`pulumi preview --expect-no-changes\` | ${fmt(results.noop.preview)} s | < 10 s |`);
     L.push(`| no-op \`pulumi up --expect-no-changes\` | ${fmt(results.noop.up)} s | < 10 s |`);
+    L.push(
+        `| no-op \`pulumi preview\` with \`k8scp:preflight false\` (no host checks, no drift probe) | ${fmt(results.noop.previewNoPreflight)} s | |`,
+    );
     L.push(`| services restarted by the no-op runs | ${fmt(results.noop.restarts, 0)} | 0 |`);
     L.push(`| one scheduler flag: \`pulumi up\` (rolling restart over 3 masters) | ${fmt(results.flag.seconds)} s | |`);
     L.push(
