@@ -602,7 +602,7 @@ async function chart() {
         `set xtics (${SIZES.join(",")})`,
         `set xrange [0:${Math.max(...SIZES) + 1}]`,
         "set yrange [0:*]",
-        "set key top left",
+        "set key bottom right",
         "set grid",
         `plot '${dat}' using 1:2:3:4 with yerrorlines lw 2 title 'pulumi up (this library)', '' using 1:5:6:7 with yerrorlines lw 2 title 'runbook baseline (bash, one host after another)'`,
     ].join("\n");
