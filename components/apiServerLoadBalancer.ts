@@ -34,6 +34,8 @@ export class ApiServerLoadBalancer extends pulumi.ComponentResource {
                 delete: sudoScript("delete"),
                 stdin: script,
                 logging: "stdoutAndStderr",
+                // The delete needs no previous output (and sshd would refuse the variables without AcceptEnv).
+                addPreviousOutputInEnv: false,
             },
             { parent: this, dependsOn: args.waitFor ?? [], deleteBeforeReplace: true },
         );

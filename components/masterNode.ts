@@ -113,6 +113,7 @@ export class MasterNode extends pulumi.ComponentResource {
                 create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
                 delete: sudoCommand(cleanup),
                 logging: "stdoutAndStderr",
+                addPreviousOutputInEnv: false,
             },
             args.gone ? { parent: this, retainOnDelete: true, ignoreChanges: ["*"] } : child,
         );
@@ -205,11 +206,17 @@ export class MasterNode extends pulumi.ComponentResource {
                 },
                 kept,
             );
+        // Rolling: a service waits for its twin on the previous master only when it already runs here. A first
+        // install (the drift probe found no record of it) has nothing serving to protect, so new masters start their
+        // services in parallel. Without the probe (preflight off) every service rolls.
+        const joining = args.etcdStart === "join";
+        const prevOf = (unit: string) => (args.observed?.[unit]?.service.state === "new" ? undefined : args.previous);
         const prev = args.previous;
         // Before etcd's first start: a new cluster's initial members, or `member add` when joining a running one.
         let joined: (r: pulumi.Resource) => void = () => undefined;
         const join = new Promise<pulumi.Resource>((resolve) => (joined = resolve));
-        this.etcd = service("etcd", spec.etcd, [join, ...(prev ? [prev.etcd.ready] : [])]);
+        const prevEtcd = prevOf(spec.etcd.service);
+        this.etcd = service("etcd", spec.etcd, [join, ...(prevEtcd ? [prevEtcd.etcd.ready] : [])]);
         joined(
             new command.remote.Command(
                 `${name}-etcd-member`,
@@ -227,7 +234,8 @@ export class MasterNode extends pulumi.ComponentResource {
                         this.etcd.files,
                         ...this.etcd.staged,
                         ...(args.joinAfter ? [args.joinAfter] : []),
-                        ...(prev ? [prev.etcd.ready] : []),
+                        // Members join one at a time: the previous one is added and healthy first.
+                        ...(joining && prev ? [prev.etcd.ready] : []),
                     ],
                 },
             ),
@@ -235,13 +243,16 @@ export class MasterNode extends pulumi.ComponentResource {
         this.apiserver = service("apiserver", spec.apiserver, [
             this.etcd.ready,
             ...(args.etcdHealthy ? [args.etcdHealthy] : []),
-            ...(prev ? [prev.apiserver.ready] : []),
+            ...(prevOf(spec.apiserver.service) ? [prev!.apiserver.ready] : []),
         ]);
         this.controllerManager = service("controller-manager", spec.controllerManager, [
             this.apiserver.ready,
-            ...(prev ? [prev.controllerManager.ready] : []),
+            ...(prevOf(spec.controllerManager.service) ? [prev!.controllerManager.ready] : []),
         ]);
-        this.scheduler = service("scheduler", spec.scheduler, [this.apiserver.ready, ...(prev ? [prev.scheduler.ready] : [])]);
+        this.scheduler = service("scheduler", spec.scheduler, [
+            this.apiserver.ready,
+            ...(prevOf(spec.scheduler.service) ? [prev!.scheduler.ready] : []),
+        ]);
         this.snapshots = new command.remote.Command(
             `${name}-etcd-snapshots`,
             {

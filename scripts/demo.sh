@@ -32,7 +32,7 @@ say "toolchain ready ($((SECONDS - t0)) s): $K8SCP_TOOLCHAIN_DIR"
 bash scripts/lab.sh up 3
 ctl pulumi stack select "$stack" --create --non-interactive
 t1=$SECONDS
-ctl pulumi up --stack "$stack" --yes --non-interactive --skip-preview
+ctl pulumi up --stack "$stack" --yes --non-interactive --skip-preview --parallel 32
 say "pulumi up took $((SECONDS - t1)) s"
 
 kc="$K8SCP_REPO/.state/admin.kubeconfig"

@@ -110,7 +110,7 @@ ${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
 ${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
 ${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}
 systemctl daemon-reload
-systemctl enable ${snapshotUnits.timer} >/dev/null 2>&1
+systemctl enable --no-reload ${snapshotUnits.timer} >/dev/null 2>&1
 systemctl restart ${snapshotUnits.timer}
 say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool} list)"
 `;

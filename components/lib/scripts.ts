@@ -155,7 +155,7 @@ ${s.binaries.map((b) => `put_bin ${q(b.name)} ${b.sha256}`).join("\n")}
 ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
 ${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
 systemctl daemon-reload
-systemctl enable "$svc.service" >/dev/null 2>&1
+systemctl enable --no-reload "$svc.service" >/dev/null 2>&1
 ${recordLines(s.name, "service", [unitPath, ...s.binaries.map((b) => installedBinary(b.name)), ...s.files.map((f) => f.path)], s.repairMarker ?? "")}
 
 if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bootstrapWithoutWait : s.bootstrapWithoutWait ? "true" : "false"}; then

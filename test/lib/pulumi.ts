@@ -36,11 +36,14 @@ export class PulumiCli {
 
     private exec(args: string[], timeoutMs: number): Promise<Result> {
         const withConfig = ["up", "preview", "destroy", "refresh", "config"].includes(args[0]);
+        // As the README recommends: the default (8) lets binary copies hold every slot while file steps wait.
+        const parallel = ["up", "preview", "destroy"].includes(args[0]) && !args.includes("--parallel") ? ["--parallel", "32"] : [];
         const full = [
             "--non-interactive",
             "-C",
             this.programDir,
             ...args,
+            ...parallel,
             "--stack",
             this.stack,
             ...(withConfig ? ["--config-file", this.configFile] : []),
