@@ -1,4 +1,5 @@
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -59,15 +60,32 @@ export interface ControlPlaneServiceArgs {
     observed?: ObservedService;
 }
 
-const hashCache = new Map<string, string>();
-/** sha256 of a local file, cached by path, size and mtime (binaries are large and shared by masters). */
+/** Where hashes of local binaries are kept between runs (a no-op run need not read 300 MB again). */
+const hashCacheFile = path.join(process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane"), "sha256.json");
+let hashCache: Record<string, string> | undefined;
+/** sha256 of a local file, cached by path, size, mtime and inode (binaries are large and shared by masters). */
 export function fileSha256(p: string): string {
     const st = fs.statSync(p);
-    const k = `${p}:${st.size}:${st.mtimeMs}`;
-    let h = hashCache.get(k);
+    const k = `${path.resolve(p)}:${st.size}:${st.mtimeMs}:${st.ino}`;
+    if (!hashCache) {
+        try {
+            hashCache = JSON.parse(fs.readFileSync(hashCacheFile, "utf8")) as Record<string, string>;
+        } catch {
+            hashCache = {};
+        }
+    }
+    let h = hashCache[k];
     if (!h) {
         h = sha256(fs.readFileSync(p));
-        hashCache.set(k, h);
+        for (const old of Object.keys(hashCache)) if (old.startsWith(`${path.resolve(p)}:`)) delete hashCache[old];
+        hashCache[k] = h;
+        try {
+            fs.mkdirSync(path.dirname(hashCacheFile), { recursive: true });
+            fs.writeFileSync(`${hashCacheFile}.${process.pid}`, JSON.stringify(hashCache));
+            fs.renameSync(`${hashCacheFile}.${process.pid}`, hashCacheFile);
+        } catch {
+            // A cache only: without it the next run hashes again.
+        }
     }
     return h;
 }

@@ -16,6 +16,9 @@ export const recordFiles = (unit: string, step: "service" | "files") => ({
     marker: `${stateDir}/${unit}.${step}.repair`,
 });
 
+/** What identifies a recorded file without reading it: name, size, modification time (ns), inode. */
+const statFormat = "%n %s %.9Y %i";
+
 export type StepState = "new" | "ok" | "drift";
 export interface ObservedStep {
     state: StepState;
@@ -43,7 +46,10 @@ export function renderDriftProbe(units: string[]): string {
         `  [ -f "$marker" ] && m=$(head -c 100 "$marker" | tr -dc 'a-f0-9')`,
         `  [ -n "$m" ] || m="-"`,
         `  if [ ! -f "$sums" ]; then echo "$1 $2 new $m -"; return; fi`,
-        `  d=$(sha256sum --check --quiet "$sums" 2>&1 | enc)`,
+        // Hash only what changed since it was recorded: name, size, mtime (ns) and inode as recorded means the same
+        // file (binaries are hundreds of MB; hashing them on every run was most of a no-op run's time).
+        `  if [ -f "$sums.stat" ] && stat -c '${statFormat}' $(cut -d' ' -f1 "$sums.stat") 2>/dev/null | cmp -s - "$sums.stat"; then d=""`,
+        `  else d=$(sha256sum --check --quiet "$sums" 2>&1 | enc); fi`,
         // A unit systemd is (re)starting by itself (Restart=always after an exit) is not drift; stopped or failed is.
         `  if [ -n "\${5:-}" ]; then s=$(systemctl is-active "$1.service" 2>/dev/null); case "$s" in active|activating|reloading|deactivating) ;; *) d="\${d:+$d;}$1.service:%20\${s:-unknown}" ;; esac; fi`,
         `  if [ -n "$d" ]; then echo "$1 $2 drift $m $d"; else echo "$1 $2 ok $m -"; fi`,
@@ -91,6 +97,7 @@ export function recordLines(unit: string, step: "service" | "files", written: st
         written.length
             ? `sha256sum ${written.map((w) => `'${w}'`).join(" ")} > ${f.sums}.tmp && mv -f ${f.sums}.tmp ${f.sums}`
             : `: > ${f.sums}`,
+        written.length ? `stat -c '${statFormat}' ${written.map((w) => `'${w}'`).join(" ")} > ${f.sums}.stat` : `rm -f ${f.sums}.stat`,
         `chmod 0600 ${f.sums}`,
         marker ? `echo ${marker} > ${f.marker}` : `rm -f ${f.marker}`,
     ].join("\n");
@@ -99,7 +106,7 @@ export function recordLines(unit: string, step: "service" | "files", written: st
 /** Script lines for delete: forget the records of a step. */
 export const forgetLines = (unit: string, step: "service" | "files") => {
     const f = recordFiles(unit, step);
-    return `rm -f ${f.sums} ${f.marker}`;
+    return `rm -f ${f.sums} ${f.sums}.stat ${f.marker}`;
 };
 
 /** Binary paths as installed (for the service step's record). */

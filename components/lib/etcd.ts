@@ -31,6 +31,15 @@ export function etcdctl(endpoints: Member[]): string {
 
 export const initialCluster = (members: Member[]) => members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
 
+/** Script lines: `ctl` (etcdctl through `through`), and `$list`, the member list, retried for a minute or `failure`. */
+const listMembers = (through: Member[], failure: string) => `ctl() { ${etcdctl(through)} "$@"; }
+list=""
+for i in $(seq 1 30); do
+  if list=$(ctl member list -w simple 2>/dev/null); then break; fi
+  list=""; sleep 2
+done
+[ -n "$list" ] || { say ${q(failure)}; exit 1; }`;
+
 const sayLine = `say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }`;
 const writeEnv = `write_env() { # initial-cluster state
   install -d -m 0755 -o root -g root /var/lib/k8scp
@@ -63,13 +72,7 @@ say "bootstraps a new cluster: ${a.members.map((m) => m.name).join(" ")}"
 `;
     }
     return `${head}[ -x ${paths.bin}/etcdctl ] || install -m 0755 -o root -g root ${paths.staging}/etcdctl ${paths.bin}/etcdctl
-ctl() { ${etcdctl(others)} "$@"; }
-list=""
-for i in $(seq 1 30); do
-  if list=$(ctl member list -w simple 2>/dev/null); then break; fi
-  list=""; sleep 2
-done
-[ -n "$list" ] || { say "cannot list the members through ${others.map((m) => m.name).join(", ")}; the cluster needs quorum to add one"; exit 1; }
+${listMembers(others, `cannot list the members through ${others.map((m) => m.name).join(", ")}; the cluster needs quorum to add one`)}
 if ! printf '%s\\n' "$list" | awk -F', ' -v p=${q(peer)} '$4 == p { f = 1 } END { exit !f }'; then
   ctl member add ${q(a.self.name)} --peer-urls=${q(peer)} >/dev/null
   say "added to the cluster with member add"
@@ -93,13 +96,7 @@ export function renderMembershipScript(members: Member[]): string {
 # k8scp: etcd members ${members.map((m) => m.name).join(" ")}
 set -euo pipefail
 ${sayLine}
-ctl() { ${etcdctl(members)} "$@"; }
-list=""
-for i in $(seq 1 30); do
-  if list=$(ctl member list -w simple 2>/dev/null); then break; fi
-  list=""; sleep 2
-done
-[ -n "$list" ] || { say "cannot list the members: no quorum among ${members.map((m) => m.name).join(", ")}"; exit 1; }
+${listMembers(members, `cannot list the members: no quorum among ${members.map((m) => m.name).join(", ")}`)}
 total=$(printf '%s\\n' "$list" | grep -c .)
 stale=$(printf '%s\\n' "$list" | awk -F', ' -v want=${q(` ${want} `)} 'NF >= 4 && index(want, " " $4 " ") == 0 { print $1 "," ($3 == "" ? "(unstarted)" : $3) "," $4 }')
 n=$(printf '%s' "$stale" | grep -c . || true)

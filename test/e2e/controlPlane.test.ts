@@ -5,62 +5,24 @@
 // nothing, one flag rolls one service master by master with no failed probe, no key in state or output),
 // faults (a wrong host key, an unreachable master), another program using the package through a
 // StackReference, and `pulumi destroy` leaving nothing. One deployed stack serves every check.
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import YAML from "yaml";
 import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { serviceNames } from "../../components/lib/flags";
 import { Cluster, SERVICES, startReadyzProbe } from "../lib/cluster";
-import { Lab, repo, run, stepper, toolchainEnv, until } from "../lib/lab";
+import { repo, run, until } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
+import { e2eContext } from "../lib/e2e";
 
-const env = toolchainEnv();
-const tc = env?.K8SCP_TOOLCHAIN_DIR;
-const skip =
-    process.getuid?.() !== 0
-        ? "the lab needs root"
-        : !tc || !fs.existsSync(path.join(tc, "stamps", "complete"))
-          ? `the toolchain is not built (${tc ?? "?"}): run npm run toolchain`
-          : false;
-
-const step = stepper("e2e");
-const log = (s: string) => console.log(`[e2e] ${s}`);
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-e2e-"));
-let labUp = false;
-after(async () => {
-    if (labUp) log(`lab down: exit ${(await Lab.down()).status}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-/** The stack config file of the test: Pulumi.dev.yaml, edited by the steps as a user edits theirs. */
-const configFile = path.join(tmp, "Pulumi.e2e.yaml");
-type Config = { config: Record<string, unknown> };
+const { tc, skip, step, log, tmp, configFile, readConfig, writeConfig, editConfig, stackEnv, labUp } = e2eContext("e2e");
 /** The command resources an `up --diff` or `preview --diff` output updates, by name, sorted. */
 const updatedCommands = (out: string) =>
     [...out.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g)].map((m) => m[1]).sort();
-const readConfig = () => YAML.parse(fs.readFileSync(configFile, "utf8")) as Config;
-const writeConfig = (c: Config) => fs.writeFileSync(configFile, YAML.stringify(c));
-const editConfig = (f: (c: Record<string, unknown>) => void) => {
-    const c = readConfig();
-    f(c.config);
-    writeConfig(c);
-};
-
 test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { skip, timeout: 3_600_000 }, async (t) => {
-    const e: NodeJS.ProcessEnv = {
-        ...env,
-        PULUMI_BACKEND_URL: `file://${path.join(tmp, "backend")}`,
-        PULUMI_CONFIG_PASSPHRASE: "e2e-passphrase",
-    };
-    fs.mkdirSync(path.join(tmp, "backend"));
-    fs.copyFileSync(path.join(repo, "Pulumi.dev.yaml"), configFile);
-    const lab = await step("lab up 3", async () => {
-        labUp = true;
-        return Lab.up(3);
-    });
+    const e = stackEnv("e2e-passphrase");
+    const lab = await step("lab up 3", () => labUp(3));
     const masters = lab.masters;
     const binDir = path.join(tc!, "bin");
     const pulumi = new PulumiCli(lab, e, repo, "e2e", configFile);
@@ -191,19 +153,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             await cluster.workFlows();
             const can = await cluster.kubectl(["auth", "can-i", "get", "secrets", "--all-namespaces", "--as", "system:kube-scheduler"]);
             assert.equal(can.stdout.trim(), "no", "the scheduler's identity cannot read Secrets");
-            const anon = await lab.inCtl("curl", [
-                "-sS",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "--max-time",
-                "5",
-                "--cacert",
-                path.join(certDir, "ca.pem"),
-                `https://${lab.vip}:6443/api/v1/namespaces/kube-system/secrets`,
-            ]);
-            assert.match(anon.stdout, /^40[13]$/, `an anonymous request is refused: HTTP ${anon.stdout}`);
+            const anon = await cluster.anonymousStatus(path.join(certDir, "ca.pem"), "/api/v1/namespaces/kube-system/secrets");
+            assert.match(anon, /^40[13]$/, `an anonymous request is refused: HTTP ${anon}`);
         });
 
         await t.test("6. Pulumi: no-op runs change and restart nothing; one flag rolls the schedulers; no key leaks", async () => {

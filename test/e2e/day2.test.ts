@@ -2,46 +2,20 @@
 // (Secrets encrypted in etcd, anonymous only on health paths, sandboxed units), etcd snapshots on a timer, bad input
 // refused at preview, restore of every member from a snapshot after etcd's data is gone, scaling 3 -> 5 -> 3 with
 // the API answering via the VIP throughout, and a master whose host is gone for good replaced by a new one.
-import { after, test } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
-import YAML from "yaml";
 import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { Member, pkiFile, serviceNames } from "../../components/lib/flags";
 import { snapshotTool } from "../../components/lib/backup";
 import { Cluster, startReadyzProbe } from "../lib/cluster";
-import { Lab, labScript, ok, repo, stepper, toolchainEnv } from "../lib/lab";
+import { labScript, ok, repo } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
+import { e2eContext } from "../lib/e2e";
 
-const env = toolchainEnv();
-const tc = env?.K8SCP_TOOLCHAIN_DIR;
-const skip =
-    process.getuid?.() !== 0
-        ? "the lab needs root"
-        : !tc || !fs.existsSync(path.join(tc, "stamps", "complete"))
-          ? `the toolchain is not built (${tc ?? "?"}): run npm run toolchain`
-          : false;
-
-const step = stepper("day2");
-const log = (s: string) => console.log(`[day2] ${s}`);
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-day2-"));
-let labUp = false;
-after(async () => {
-    if (labUp) log(`lab down: exit ${(await Lab.down()).status}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-});
-
-const configFile = path.join(tmp, "Pulumi.day2.yaml");
-type Config = { config: Record<string, unknown> };
-const readConfig = () => YAML.parse(fs.readFileSync(configFile, "utf8")) as Config;
-const editConfig = (f: (c: Record<string, unknown>) => void) => {
-    const c = readConfig();
-    f(c.config);
-    fs.writeFileSync(configFile, YAML.stringify(c));
-};
+const { tc, skip, step, log, tmp, configFile, editConfig, stackEnv, labUp } = e2eContext("day2");
 type MasterEntry = { name: string; address: string; gone?: boolean };
 const setMasters = (list: MasterEntry[]) => editConfig((c) => (c["k8scp:masters"] = list));
 
@@ -49,18 +23,9 @@ test(
     "day 2 on the lab: hardening, snapshots, restore, scale 3 -> 5 -> 3, a dead master replaced",
     { skip, timeout: 3_600_000 },
     async (t) => {
-        const e: NodeJS.ProcessEnv = {
-            ...env,
-            PULUMI_BACKEND_URL: `file://${path.join(tmp, "backend")}`,
-            PULUMI_CONFIG_PASSPHRASE: "day2-passphrase",
-        };
-        fs.mkdirSync(path.join(tmp, "backend"));
-        fs.copyFileSync(path.join(repo, "Pulumi.dev.yaml"), configFile);
+        const e = stackEnv("day2-passphrase");
         editConfig((c) => (c["k8scp:etcdSnapshots"] = { interval: "1h", retention: 2 }));
-        const lab = await step("lab up 5", async () => {
-            labUp = true;
-            return Lab.up(5);
-        });
+        const lab = await step("lab up 5", () => labUp(5));
         const all = lab.masters;
         const entry = (m: Member, extra: Partial<MasterEntry> = {}): MasterEntry => ({ name: m.name, address: m.address, ...extra });
         const binDir = path.join(tc!, "bin");
@@ -157,19 +122,7 @@ test(
                         ["/version", "401"],
                         ["/api/v1/namespaces", "401"],
                     ]) {
-                        const r = await lab.inCtl("curl", [
-                            "-s",
-                            "-o",
-                            "/dev/null",
-                            "-w",
-                            "%{http_code}",
-                            "--max-time",
-                            "5",
-                            "--cacert",
-                            path.join(certDir, "ca.pem"),
-                            `https://${lab.vip}:6443${p}`,
-                        ]);
-                        assert.equal(r.stdout, code, `anonymous GET ${p}`);
+                        assert.equal(await cluster.anonymousStatus(path.join(certDir, "ca.pem"), p), code, `anonymous GET ${p}`);
                     }
                     for (const m of cluster.masters) {
                         for (const unit of ["kube-apiserver", "kube-controller-manager", "kube-scheduler"])

@@ -85,6 +85,23 @@ export class Cluster {
         }
     }
 
+    /** The HTTP status of an anonymous (no client certificate) GET of `urlPath` via the VIP. */
+    async anonymousStatus(caFile: string, urlPath: string): Promise<string> {
+        const args = [
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "5",
+            "--cacert",
+            caFile,
+            `https://${this.lab.vip}:6443${urlPath}`,
+        ];
+        return (await this.lab.inCtl("curl", args)).stdout.trim();
+    }
+
     /** `kubectl get --raw=PATH` via the VIP answers `ok` (waits up to `timeoutMs` for it). */
     async rawOk(rawPath: string, timeoutMs = 30_000): Promise<void> {
         const out = await until(`${rawPath} via the VIP`, timeoutMs, async () => {

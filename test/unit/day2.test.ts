@@ -34,21 +34,22 @@ import { labMasters } from "./fixtures";
 const members = labMasters();
 const peer = (i: number) => `https://10.213.0.1${i}:2380`;
 const snapshots = { enabled: true, interval: "1h", retention: 3, dir: "/var/lib/etcd-snapshots" };
+/** A master's settings, as MasterNode passes them. */
+const settings = {
+    self: members[0],
+    members,
+    serviceCidr: "10.68.0.0/16",
+    clusterCidr: "172.20.0.0/16",
+    nodeCidrMaskSize: 24,
+    clusterDomain: "cluster.local",
+    clusterName: "kubernetes",
+};
 const bashSyntax = (script: string) => {
     const r = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
     assert.equal(r.status, 0, `bash -n: ${r.stderr}\n${script}`);
 };
 
 test("every rendered day-2 script is valid bash", () => {
-    const settings = {
-        self: members[0],
-        members,
-        serviceCidr: "10.68.0.0/16",
-        clusterCidr: "172.20.0.0/16",
-        nodeCidrMaskSize: 24,
-        clusterDomain: "cluster.local",
-        clusterName: "kubernetes",
-    };
     for (const s of [
         renderJoinScript({ self: members[0], members, mode: "new" }),
         renderJoinScript({ self: members[2], members, mode: "join" }),
@@ -271,15 +272,7 @@ test("hardening: Secrets encrypted with secretbox, anonymous only on health path
 });
 
 test("host cleanup: every unit, binary, directory and user of the master, snapshots kept", () => {
-    const layout = masterLayout({
-        self: members[0],
-        members,
-        serviceCidr: "10.68.0.0/16",
-        clusterCidr: "172.20.0.0/16",
-        nodeCidrMaskSize: 24,
-        clusterDomain: "cluster.local",
-        clusterName: "kubernetes",
-    });
+    const layout = masterLayout(settings);
     const s = renderHostCleanupScript(layout, {
         units: ["etcd-snapshot.timer", "etcd-snapshot.service"],
         files: ["/usr/local/sbin/k8scp-etcd-snapshot"],

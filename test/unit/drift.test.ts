@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseDriftProbe, recordLines, renderDriftProbe, repairMarker, stateDir } from "../../components/lib/drift";
+import { parseDriftProbe, recordFiles, recordLines, renderDriftProbe, repairMarker, stateDir } from "../../components/lib/drift";
 
 test("the probe's lines parse into each unit's steps; a unit it did not report is an error", () => {
     const out = [
@@ -50,6 +50,17 @@ test(
                 parseDriftProbe(execFileSync("bash", ["-s"], { input: renderDriftProbe([unit]), encoding: "utf8" }), [unit])[unit];
             assert.deepEqual(probe().files, { state: "ok", marker: "feedbeef", detail: "" });
             assert.equal(probe().service.state, "new", "no record yet");
+            // Unchanged name, size, mtime and inode: the probe trusts the record and does not hash (a wrong sum is not seen).
+            const sums = recordFiles(unit, "files").sums;
+            const recorded = fs.readFileSync(sums, "utf8");
+            fs.writeFileSync(sums, recorded.replace(/^[0-9a-f]{64}/, "0".repeat(64)));
+            assert.equal(probe().files.state, "ok", "hashed although the file's identity is as recorded");
+            // The same bytes written again (a new inode, a new mtime): hashed, and the same content is not drift.
+            fs.writeFileSync(`${f}.new`, fs.readFileSync(f));
+            fs.renameSync(`${f}.new`, f);
+            assert.equal(probe().files.state, "drift", "the wrong sum is seen once the file's identity changed");
+            fs.writeFileSync(sums, recorded);
+            assert.equal(probe().files.state, "ok", "rewritten with the same content");
             fs.appendFileSync(f, "# edited by hand\n");
             const o = probe().files;
             assert.equal(o.state, "drift");
