@@ -17,7 +17,8 @@ export function renderHaproxyConfig(a: { port: number; backends: Backend[] }): s
         "    mode tcp",
         "    log global",
         "    option tcplog",
-        "    timeout connect 5s",
+        // API servers answer a SYN in milliseconds: a connect that takes longer is a dead host, tried elsewhere at once.
+        "    timeout connect 1s",
         // A connection an apiserver refuses (stopped, restarting) is retried on another one.
         "    retries 3",
         "    option redispatch",

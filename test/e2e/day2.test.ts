@@ -6,12 +6,13 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
+import * as os from "node:os";
 import * as path from "node:path";
 import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { Member, pkiFile, serviceNames } from "../../components/lib/flags";
 import { snapshotTool } from "../../components/lib/backup";
 import { Cluster, startReadyzProbe } from "../lib/cluster";
-import { labScript, ok, repo } from "../lib/lab";
+import { labScript, ok, repo, until } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
@@ -50,7 +51,7 @@ test(
             return rows.map((x) => x[2]).sort();
         };
         const lbBackends = async () =>
-            (await lab.sshOk(lab.vip, "grep -o 'server [^ ]* [0-9.]*:6443' /etc/kubernetes/k8scp-haproxy/haproxy.cfg"))
+            (await lab.sshOk(lab.vip, "sudo -n grep -o 'server [^ ]* [0-9.]*:6443' /etc/kubernetes/k8scp-haproxy/haproxy.cfg"))
                 .trim()
                 .split("\n")
                 .map((l) => l.split(" ")[2].replace(/:6443$/, ""))
@@ -79,6 +80,10 @@ test(
                 assert.equal(r.failed, 0, `${what}: failed API reads via the VIP: ${JSON.stringify(r.codes)}`);
             }
         };
+        /** The output of the runs that take longest, kept after the test (the scratch dir is removed) to see where time went. */
+        const outDir = path.join(os.tmpdir(), "k8scp-day2-out");
+        fs.mkdirSync(outDir, { recursive: true });
+        const keep = (name: string, out: string) => (fs.writeFileSync(path.join(outDir, `${name}.txt`), out), out);
         const previewFails = async (what: string, expected: RegExp) => {
             const r = await pulumi.run(["preview"], 300_000);
             assert.notEqual(r.status, 0, `${what}: preview succeeded`);
@@ -217,7 +222,9 @@ test(
                 const preview = await pulumi.ok(["preview", "--diff"], 600_000);
                 assert.match(preview, /etcd restore from \S+etcd-snapshot\.db \(sha256 [0-9a-f]{12}/);
                 for (const m of cluster.masters) assert.match(preview, new RegExp(`k8s-etcd-restore-${m.name}-restore`));
-                const up = await step("pulumi up (restore)", () => pulumi.ok(["up", "--yes", "--skip-preview"], 1_200_000));
+                const up = await step("pulumi up (restore)", () =>
+                    pulumi.ok(["up", "--yes", "--skip-preview"], 1_200_000).then((o) => keep("restore", o)),
+                );
                 assert.match(up, /restored from the snapshot/);
                 await cluster.rawOk("/readyz", 60_000);
                 assert.deepEqual(await etcdMembers(n1), ["n1", "n2", "n3"]);
@@ -241,7 +248,9 @@ test(
                     const preview = await pulumi.ok(["preview"], 600_000);
                     assert.match(preview, /joining the running etcd cluster with member add, one at a time: n4, n5/);
                     const up = await withProbe("scale up", () =>
-                        step("pulumi up (3 -> 5)", () => pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000)),
+                        step("pulumi up (3 -> 5)", () =>
+                            pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000).then((o) => keep("scale-up", o)),
+                        ),
                     );
                     const added = [...up.matchAll(/etcd@(n\d): added to the cluster with member add/g)].map((m) => m[1]);
                     assert.deepEqual(added, ["n4", "n5"]);
@@ -272,7 +281,9 @@ test(
                 const preview = await pulumi.ok(["preview"], 600_000);
                 assert.match(preview, /etcd member n4 \(https:\/\/10\.213\.0\.14:2380\) left the config: it is removed through n1/);
                 const up = await withProbe("scale down", () =>
-                    step("pulumi up (5 -> 3)", () => pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000)),
+                    step("pulumi up (5 -> 3)", () =>
+                        pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000).then((o) => keep("scale-down", o)),
+                    ),
                 );
                 assert.match(up, /removed member n4/);
                 assert.match(up, /removed member n5/);
@@ -287,14 +298,22 @@ test(
 
             await t.test("a dead master: marked gone and replaced in one edit; its member removed, nothing tries its host", async () => {
                 await step("lab kill n3", () => ok("bash", [labScript, "kill", "n3"]));
-                await new Promise((r) => setTimeout(r, 5000)); // HAProxy marks it down after two failed checks
+                // The claim is about the pulumi up: first the load balancer notices the dead host (two failed checks).
+                await until("20 API reads in a row via the VIP", 60_000, async () => {
+                    for (let i = 0; i < 20; i++)
+                        if ((await cluster.kubectl(["get", "--raw=/api/v1/namespaces/default"], { timeoutMs: 5000 })).status !== 0)
+                            return undefined;
+                    return true;
+                });
                 setMasters([entry(n1), entry(n2), entry(n3, { gone: true }), entry(n4)]);
                 const preview = await pulumi.ok(["preview"], 600_000);
                 assert.match(preview, /n3 is gone: its resources are dropped without contacting 10\.213\.0\.13/);
                 assert.match(preview, /etcd member n3 \(https:\/\/10\.213\.0\.13:2380\) left the config: it is removed through n1/);
                 assert.match(preview, /joining the running etcd cluster with member add, one at a time: n4/);
                 const up = await withProbe("dead master replaced", () =>
-                    step("pulumi up (n3 gone, n4 joins)", () => pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000)),
+                    step("pulumi up (n3 gone, n4 joins)", () =>
+                        pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000).then((o) => keep("dead-master", o)),
+                    ),
                 );
                 assert.match(up, /removed member n3/);
                 cluster = clusterOf([n1, n2, n4]);
