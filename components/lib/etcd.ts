@@ -73,8 +73,17 @@ say "bootstraps a new cluster: ${a.members.map((m) => m.name).join(" ")}"
     }
     return `${head}[ -x ${paths.bin}/etcdctl ] || install -m 0755 -o root -g root ${paths.staging}/etcdctl ${paths.bin}/etcdctl
 ${listMembers(others, `cannot list the members through ${others.map((m) => m.name).join(", ")}; the cluster needs quorum to add one`)}
-if ! printf '%s\\n' "$list" | awk -F', ' -v p=${q(peer)} '$4 == p { f = 1 } END { exit !f }'; then
-  ctl member add ${q(a.self.name)} --peer-urls=${q(peer)} >/dev/null
+listed() { printf '%s\\n' "$list" | awk -F', ' -v p=${q(peer)} '$4 == p { f = 1 } END { exit !f }'; }
+if ! listed; then
+  # etcd refuses an add while a member that just started is not yet counted as healthy ("unhealthy cluster"):
+  # try again for up to a minute, listing first, so that an add that went through is never repeated.
+  for i in $(seq 1 30); do
+    if out=$(ctl member add ${q(a.self.name)} --peer-urls=${q(peer)} 2>&1); then break; fi
+    list=$(ctl member list -w simple 2>/dev/null || true)
+    if listed; then break; fi
+    [ "$i" -lt 30 ] || { say "member add failed: $out"; exit 1; }
+    sleep 2
+  done
   say "added to the cluster with member add"
   list=$(ctl member list -w simple)
 else
