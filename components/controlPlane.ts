@@ -11,9 +11,8 @@ import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { ClusterConfig } from "./lib/config";
 import { ObservedService } from "./lib/drift";
-import { renderMembershipScript } from "./lib/etcd";
-import { etcdClientUrl, paths, pkiFile, serviceNames } from "./lib/flags";
-import { sudoScript } from "./lib/scripts";
+import { renderEtcdHealthWait, renderMembershipScript } from "./lib/etcd";
+import { sudoCommand, sudoScript } from "./lib/scripts";
 import { identities } from "./lib/pki";
 import { renderEncryptionConfig } from "./lib/policy";
 
@@ -114,18 +113,11 @@ export class ControlPlane extends pulumi.ComponentResource {
         let startedAll: (r: pulumi.Resource[]) => void = () => undefined;
         const etcdStarted = new Promise<pulumi.Resource[]>((resolve) => (startedAll = resolve));
         const first = active[0];
-        const etcdPki = (f: string) => pkiFile(serviceNames.etcd, f);
         const etcdGate = new command.remote.Command(
             `${name}-etcd-cluster-healthy`,
             {
                 connection: connection(first),
-                create: [
-                    `for i in $(seq 1 120); do`,
-                    `  if sudo -n ${paths.bin}/etcdctl --endpoints=${members.map(etcdClientUrl).join(",")} --cacert=${etcdPki("etcd-ca.pem")} --cert=${etcdPki("etcd-server.pem")} --key=${etcdPki("etcd-server-key.pem")} endpoint health >/dev/null 2>&1; then echo "etcd: ${members.length} members healthy"; exit 0; fi`,
-                    `  sleep 1`,
-                    `done`,
-                    `echo "etcd cluster not healthy after 120 s" >&2; exit 1`,
-                ].join("\n"),
+                create: sudoCommand(renderEtcdHealthWait(members)),
                 logging: "stdoutAndStderr",
             },
             // Only the first start of a new cluster waits for it; members that join later wait for their own health.
@@ -182,17 +174,18 @@ export class ControlPlane extends pulumi.ComponentResource {
             this.masters.push(node);
             if (!m.gone) previous = node;
         }
-        const running = this.masters.filter((_, i) => !c.masters[i].gone);
+        // The masters that stay, with their nodes (a gone master's node holds only its retained host step).
+        const running = active.map((m) => ({ m, node: this.masters[c.masters.indexOf(m)] }));
         // The gate runs after every member of a new cluster was started (they start without waiting for each other).
-        startedAll(running.filter((_, i) => !joining.has(active[i].name)).map((n) => n.etcd.ready));
+        startedAll(running.filter(({ m }) => !joining.has(m.name)).map(({ node }) => node.etcd.ready));
         const restore = args.etcdRestore
             ? new EtcdRestore(
                   `${name}-etcd-restore`,
                   {
-                      masters: active.map((m, i) => ({
-                          member: members[i],
+                      masters: running.map(({ m }) => ({
+                          member: { name: m.name, address: m.address },
                           connection: connection(m),
-                          after: running.flatMap((n) => [n.scheduler.ready, n.controllerManager.ready, n.snapshots]),
+                          after: running.flatMap(({ node }) => [node.scheduler.ready, node.controllerManager.ready, node.snapshots]),
                       })),
                       clusterName: c.clusterName,
                       snapshot: args.etcdRestore,
@@ -209,7 +202,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                       connection: connection(lb),
                       port: lb.port,
                       backends: members,
-                      waitFor: [...running.map((n) => n.apiserver.ready), ...(restore?.done ?? [])],
+                      waitFor: [...running.map(({ node }) => node.apiserver.ready), ...(restore?.done ?? [])],
                   },
                   child,
               )

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection } from "./controlPlaneService";
 import { renderRestoreScript, renderResumeScript, restoreSnapshotPath } from "./lib/backup";
-import { etcdctl } from "./lib/etcd";
+import { renderEtcdHealthWait } from "./lib/etcd";
 import { Member, healthUrls, pkiFile, serviceNames } from "./lib/flags";
 import { healthCommand, sudoCommand, sudoScript } from "./lib/scripts";
 
@@ -52,9 +52,7 @@ export class EtcdRestore extends pulumi.ComponentResource {
             `${name}-etcd-healthy`,
             {
                 connection: first.connection,
-                create: sudoCommand(
-                    `for i in $(seq 1 120); do ${etcdctl(members)} endpoint health >/dev/null 2>&1 && { echo "etcd: ${members.length} members healthy on the restored data"; exit 0; }; sleep 1; done; echo "etcd not healthy 120 s after the restore" >&2; exit 1`,
-                ),
+                create: sudoCommand(renderEtcdHealthWait(members, " on the restored data")),
                 triggers: [sha256],
                 logging: "stdoutAndStderr",
             },

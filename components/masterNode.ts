@@ -7,7 +7,7 @@ import { Kubeconfig } from "./kubeconfig";
 import { ObservedService } from "./lib/drift";
 import { Member } from "./lib/flags";
 import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
-import { SnapshotSettings, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./lib/backup";
+import { SnapshotSettings, defaultSnapshots, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./lib/backup";
 import { renderJoinScript } from "./lib/etcd";
 import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./lib/scripts";
 import { ServiceSpec, localApiserverUrl, masterLayout, masterServiceSpecs } from "./lib/services";
@@ -68,8 +68,6 @@ export interface MasterNodeArgs {
      */
     gone?: boolean;
 }
-
-export const defaultSnapshots: SnapshotSettings = { enabled: true, interval: "1h", retention: 24, dir: "/var/lib/etcd-snapshots" };
 
 /** One master: its certificates, and etcd, kube-apiserver, kube-controller-manager and kube-scheduler on its host. */
 export class MasterNode extends pulumi.ComponentResource {

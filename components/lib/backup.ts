@@ -1,6 +1,7 @@
 // etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
 import { etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
+import { plainFileBlock, putFileFunction, shellQuote } from "./scripts";
 import { sandbox } from "./services";
 
 export interface SnapshotSettings {
@@ -13,11 +14,14 @@ export interface SnapshotSettings {
     dir: string;
 }
 
+/** What a user would pick: hourly, a day's worth kept. */
+export const defaultSnapshots: SnapshotSettings = { enabled: true, interval: "1h", retention: 24, dir: "/var/lib/etcd-snapshots" };
+
 /** The snapshot tool installed on every master: `k8scp-etcd-snapshot save|list|newest`. */
 export const snapshotTool = "/usr/local/sbin/k8scp-etcd-snapshot";
 export const snapshotUnits = { service: "etcd-snapshot.service", timer: "etcd-snapshot.timer" };
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shellQuote;
 
 /** The tool: `save` (the timer's job, as the etcd user) takes a snapshot, checks it with etcdutl, keeps the newest N. */
 export function renderSnapshotTool(self: Member, s: SnapshotSettings): string {
@@ -89,8 +93,7 @@ export function renderSnapshotTimer(s: SnapshotSettings): string {
  * or on delete, stops and removes them. Snapshots already taken are never removed.
  */
 export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): string {
-    const put = (path: string, mode: string, text: string) =>
-        `put ${q(path)} ${mode} <<'K8SCP_TEXT'\n${text.endsWith("\n") ? text : `${text}\n`}K8SCP_TEXT`;
+    const put = (path: string, mode: string, content: string) => plainFileBlock({ path, mode, content }, "root");
     const remove = `systemctl disable --now ${snapshotUnits.timer} >/dev/null 2>&1 || true
   rm -f ${snapshotTool} /etc/systemd/system/${snapshotUnits.service} /etc/systemd/system/${snapshotUnits.timer}
   systemctl daemon-reload
@@ -100,7 +103,7 @@ export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): 
 set -euo pipefail
 action="\${1:-create}"
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-put() { cat > "$1.tmp"; chmod "$2" "$1.tmp"; mv -f "$1.tmp" "$1"; }
+${putFileFunction}
 if [ "$action" = delete ] || [ ${s.enabled ? 1 : 0} = 0 ]; then
   ${remove}
   exit 0
@@ -119,7 +122,7 @@ say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool
 /** Where the snapshot to restore from is copied on each master. */
 export const restoreSnapshotPath = `${paths.staging}/etcd-restore.db`;
 
-const controlPlaneUnits = ["kube-scheduler", "kube-controller-manager", "kube-apiserver"];
+const controlPlaneUnits = [serviceNames.scheduler, serviceNames.controllerManager, serviceNames.apiserver];
 
 /**
  * Restores this member from the snapshot (run as root): stops the control plane and etcd, moves the current data

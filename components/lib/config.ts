@@ -4,6 +4,7 @@
 import { createHmac } from "node:crypto";
 import { RunError } from "@pulumi/pulumi";
 import { z } from "zod";
+import { defaultSnapshots } from "./backup";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
@@ -69,11 +70,11 @@ const timespan = z.string().regex(/^[1-9]\d*(s|min|h|d)$/, "is not a time span l
 const etcdSnapshots = z
     .object({
         /** Take snapshots on a schedule (a systemd timer on every master). */
-        enabled: bool.default(true),
+        enabled: bool.default(defaultSnapshots.enabled),
         /** Time between snapshots. */
-        interval: timespan.default("1h"),
+        interval: timespan.default(defaultSnapshots.interval),
         /** Snapshots kept per master, newest first; older ones are deleted. */
-        retention: int(1, 10_000, " snapshots").default(24),
+        retention: int(1, 10_000, " snapshots").default(defaultSnapshots.retention),
         /** Directory on each master (0700, owned by etcd). */
         dir: z
             .string()
@@ -82,10 +83,10 @@ const etcdSnapshots = z
                 (d) => !/^\/(etc\/kubernetes|var\/lib\/etcd)(\/|$)/.test(d),
                 "is inside a directory Pulumi manages; use e.g. /var/lib/etcd-snapshots",
             )
-            .default("/var/lib/etcd-snapshots"),
+            .default(defaultSnapshots.dir),
     })
     .strict()
-    .default({ enabled: true, interval: "1h", retention: 24, dir: "/var/lib/etcd-snapshots" });
+    .default(defaultSnapshots);
 
 const loadBalancer = z
     .object({

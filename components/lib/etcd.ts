@@ -1,6 +1,7 @@
 // etcd membership: how a member starts (a new cluster, or joining a running one with `member add`), removing
 // members that left the config, and the quorum rule that guards both. Pure: scripts and checks only.
 import { Member, etcdClientUrl, etcdPeerUrl, paths, pkiFile, serviceNames } from "./flags";
+import { shellQuote } from "./scripts";
 
 /** The sha256 of the snapshot a member was last restored from (written by the restore script, backup.ts). */
 export const restoredMarker = "/var/lib/k8scp/etcd-restored";
@@ -13,7 +14,7 @@ export const etcdMemberDir = `${paths.etcdData}/member`;
 /** The majority of `n` members: what etcd needs to commit anything, membership changes included. */
 export const quorum = (n: number) => Math.floor(n / 2) + 1;
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shellQuote;
 
 /** `etcdctl` with this host's etcd client credentials (the server certificate is also a client one). */
 export function etcdctl(endpoints: Member[]): string {
@@ -28,6 +29,10 @@ export function etcdctl(endpoints: Member[]): string {
         "--command-timeout=15s",
     ].join(" ");
 }
+
+/** Waits up to 120 s until every member answers `endpoint health` (run as root); `what` ends its messages. */
+export const renderEtcdHealthWait = (members: Member[], what = "") =>
+    `for i in $(seq 1 120); do ${etcdctl(members)} endpoint health >/dev/null 2>&1 && { echo "etcd: ${members.length} members healthy${what}"; exit 0; }; sleep 1; done; echo "etcd not healthy after 120 s${what}" >&2; exit 1`;
 
 export const initialCluster = (members: Member[]) => members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
 

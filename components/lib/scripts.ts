@@ -88,13 +88,15 @@ export function serviceDirs(files: ServiceFile[]): string[] {
 
 export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+/** A word for the shell, single-quoted. */
+export const shellQuote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shellQuote;
 
 /**
  * Writes a non-secret text file from a quoted heredoc, so that it reads as itself in the script (and in
  * `pulumi preview --diff`). Falls back to base64 when the text could end the heredoc early.
  */
-function plainFileBlock(f: ServiceFile, owner: string): string {
+export function plainFileBlock(f: ServiceFile, owner: string): string {
     const text = f.content.endsWith("\n") ? f.content : `${f.content}\n`;
     if (text.split("\n").includes("K8SCP_TEXT")) return fileBlock(f, owner);
     return `put_file ${q(f.path)} ${f.mode ?? "0644"} ${q(owner)} text <<'K8SCP_TEXT'\n${text}K8SCP_TEXT`;
@@ -178,7 +180,8 @@ say "healthy at ${h.url} (t=$(date +%s.%N))"
 `;
 }
 
-const putFileFunction = `put_file() { # path mode owner [text]; content (base64 unless "text") on stdin; atomic, never printed
+/** The shell function `put_file path mode owner [text]` the blocks above call (define it once per script). */
+export const putFileFunction = `put_file() { # path mode owner [text]; content (base64 unless "text") on stdin; atomic, never printed
   local dst="$1" mode="$2" owner="$3" tmp
   tmp=$(mktemp "$(dirname "$dst")/.k8scp.XXXXXX")
   if [ "\${4:-}" = text ]; then cat >"$tmp"; else base64 -d >"$tmp"; fi
