@@ -34,6 +34,19 @@ export interface ControlPlaneArgs {
     etcdRestore?: { path: string; sha256: string };
 }
 
+/** `n` promises and the function that resolves them with `n` resources (for dependencies on later siblings). */
+function resolvedLater(n: number): { promises: Promise<pulumi.Resource>[]; resolve: (rs: pulumi.Resource[]) => void } {
+    const resolvers: ((r: pulumi.Resource) => void)[] = [];
+    const promises = Array.from({ length: n }, () => new Promise<pulumi.Resource>((r) => resolvers.push(r)));
+    return {
+        promises,
+        resolve: (rs) => {
+            if (rs.length !== n) throw new Error(`expected ${n} resources, got ${rs.length}`);
+            rs.forEach((r, i) => resolvers[i](r));
+        },
+    };
+}
+
 export interface CertificateExpiry {
     name: string;
     notAfter: string;
@@ -137,6 +150,10 @@ export class ControlPlane extends pulumi.ComponentResource {
             { parent: this, dependsOn: [etcdGate], retainOnDelete: true },
         );
 
+        // The order across components (MasterNode's componentOrder): every API server, then every controller manager.
+        // The nodes are made one after another, so each gets promises, resolved once all of them exist.
+        const apiservers = resolvedLater(active.length);
+        const controllerManagers = resolvedLater(active.length);
         let previous: MasterNode | undefined;
         for (const m of c.masters) {
             const node: MasterNode = new MasterNode(
@@ -162,6 +179,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                         scheduler: c.scheduler.extraArgs,
                     },
                     previous: m.gone ? undefined : previous,
+                    componentOrder: { controllerManager: apiservers.promises, scheduler: controllerManagers.promises },
                     etcdHealthy: etcdGate,
                     observed: args.observed?.[m.name],
                     etcdStart: joining.has(m.name) ? "join" : "new",
@@ -176,6 +194,8 @@ export class ControlPlane extends pulumi.ComponentResource {
         }
         // The masters that stay, with their nodes (a gone master's node holds only its retained host step).
         const running = active.map((m) => ({ m, node: this.masters[c.masters.indexOf(m)] }));
+        apiservers.resolve(running.map(({ node }) => node.apiserver.ready));
+        controllerManagers.resolve(running.map(({ node }) => node.controllerManager.ready));
         // The gate runs after every member of a new cluster was started (they start without waiting for each other).
         startedAll(running.filter(({ m }) => !joining.has(m.name)).map(({ node }) => node.etcd.ready));
         const restore = args.etcdRestore

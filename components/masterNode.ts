@@ -49,6 +49,14 @@ export interface MasterNodeArgs {
     };
     /** The same services on the previous master: each of ours restarts only after its twin there is healthy. */
     previous?: MasterNode;
+    /**
+     * The version skew policy's order across components, for services that already run (a first install starts
+     * them together): a controller manager restarts only after all of these (every master's API server) are ready,
+     * a scheduler only after every controller manager. So an upgrade brings every API server to the new release,
+     * one master at a time, before any controller manager, and every controller manager before any scheduler.
+     * Default: none.
+     */
+    componentOrder?: { controllerManager: pulumi.Input<pulumi.Resource>[]; scheduler: pulumi.Input<pulumi.Resource>[] };
     /** Gate for the API server's first start: the etcd cluster is healthy. */
     etcdHealthy?: pulumi.Input<pulumi.Resource>;
     /** What the host has now, by systemd unit (the program's drift probe). Default: not observed. */
@@ -208,7 +216,9 @@ export class MasterNode extends pulumi.ComponentResource {
         // install (the drift probe found no record of it) has nothing serving to protect, so new masters start their
         // services in parallel. Without the probe (preflight off) every service rolls.
         const joining = args.etcdStart === "join";
-        const prevOf = (unit: string) => (args.observed?.[unit]?.service.state === "new" ? undefined : args.previous);
+        const established = (unit: string) => args.observed?.[unit]?.service.state !== "new";
+        const prevOf = (unit: string) => (established(unit) ? args.previous : undefined);
+        const orderedAfter = (unit: string, gates: pulumi.Input<pulumi.Resource>[] | undefined) => (established(unit) ? (gates ?? []) : []);
         const prev = args.previous;
         // Before etcd's first start: a new cluster's initial members, or `member add` when joining a running one.
         let joined: (r: pulumi.Resource) => void = () => undefined;
@@ -246,10 +256,12 @@ export class MasterNode extends pulumi.ComponentResource {
         this.controllerManager = service("controller-manager", spec.controllerManager, [
             this.apiserver.ready,
             ...(prevOf(spec.controllerManager.service) ? [prev!.controllerManager.ready] : []),
+            ...orderedAfter(spec.controllerManager.service, args.componentOrder?.controllerManager),
         ]);
         this.scheduler = service("scheduler", spec.scheduler, [
             this.apiserver.ready,
             ...(prevOf(spec.scheduler.service) ? [prev!.scheduler.ready] : []),
+            ...orderedAfter(spec.scheduler.service, args.componentOrder?.scheduler),
         ]);
         this.snapshots = new command.remote.Command(
             `${name}-etcd-snapshots`,

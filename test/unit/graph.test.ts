@@ -15,7 +15,7 @@ interface Registered {
 const registered: Registered[] = [];
 const dependsOn = new Map<string, string[]>();
 const names = new WeakMap<pulumi.Resource, string>();
-const strip = (n: string) => n.replace(/^[ab]-/, "");
+const strip = (n: string) => n.replace(/^[abc]-/, "");
 
 pulumi.runtime.setMocks(
     {
@@ -51,12 +51,14 @@ const capture: pulumi.ResourceTransformation = (t) => {
             ([] as unknown[]).concat(d).map((r) => names.get(r as pulumi.Resource) ?? "?"),
         );
     if (pulumi.Output.isInstance(deps)) (deps as pulumi.Output<unknown>).apply(record);
-    else void Promise.resolve(deps).then(record);
+    // Elements may be promises of resources made later (the order across components).
+    else void Promise.resolve(deps).then((d) => Promise.all(([] as unknown[]).concat(d)).then(record));
     return undefined;
 };
 
 // Imported after the mocks are set.
-import { ControlPlane } from "../../components/controlPlane";
+import { ControlPlane, ControlPlaneArgs } from "../../components/controlPlane";
+import { serviceNames } from "../../components/lib/flags";
 import { validateConfig } from "../../components/lib/config";
 import { labConfig } from "./fixtures";
 
@@ -69,10 +71,17 @@ const config = (schedulerArgs: Record<string, string> = {}) => validateConfig({ 
 const settle = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 const wait = () => new Promise((r) => setTimeout(r, 200));
 
-async function build(prefix: "a" | "b", schedulerArgs?: Record<string, string>) {
+/** The drift probe's answer for hosts where nothing was installed yet (a first install). */
+const firstInstall = () => {
+    const fresh = { state: "new", marker: "", detail: "" } as const;
+    const host = Object.fromEntries(Object.values(serviceNames).map((u) => [u, { service: fresh, files: fresh }]));
+    return { n1: host, n2: host, n3: host };
+};
+
+async function build(prefix: "a" | "b" | "c", schedulerArgs?: Record<string, string>, observed?: ControlPlaneArgs["observed"]) {
     const cp = new ControlPlane(
         prefix,
-        { config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir },
+        { config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir, observed },
         { transformations: [capture] },
     );
     await settle(cp.certificates);
@@ -163,12 +172,38 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         for (const s of ["etcd", "apiserver", "controller-manager", "scheduler"]) {
             assert.ok(dependsOn.get(`a-n2-${s}`)?.includes(`a-n1-${s}`), `n2 ${s} waits for n1 ${s}: ${dependsOn.get(`a-n2-${s}`)}`);
             assert.ok(dependsOn.get(`a-n3-${s}`)?.includes(`a-n2-${s}`), `n3 ${s} waits for n2 ${s}`);
-            assert.ok(!dependsOn.get(`a-n1-${s}`)?.some((d) => /^a-n[23]-/.test(d)), `n1 ${s} waits for no other master`);
         }
+        for (const s of ["etcd", "apiserver"])
+            assert.ok(!dependsOn.get(`a-n1-${s}`)?.some((d) => /^a-n[23]-/.test(d)), `n1 ${s} waits for no other master`);
         assert.ok(dependsOn.get("a-n1-apiserver")?.includes("a-etcd-cluster-healthy"));
         assert.ok(dependsOn.get("a-n1-scheduler")?.includes("a-n1-apiserver"));
         assert.deepEqual([...(dependsOn.get("a-etcd-cluster-healthy") ?? [])].sort(), ["a-n1-etcd", "a-n2-etcd", "a-n3-etcd"]);
         assert.ok(!dependsOn.get("a-n1-etcd")?.includes("a-etcd-cluster-healthy"), "etcd members start without waiting for quorum");
+    });
+
+    await t.test("version skew order: every apiserver before any controller manager, every controller manager before any scheduler", () => {
+        for (const n of ["n1", "n2", "n3"]) {
+            const cm = dependsOn.get(`a-${n}-controller-manager`) ?? [];
+            const sched = dependsOn.get(`a-${n}-scheduler`) ?? [];
+            for (const m of ["n1", "n2", "n3"]) {
+                assert.ok(cm.includes(`a-${m}-apiserver`), `${n} controller-manager waits for ${m} apiserver: ${cm}`);
+                assert.ok(sched.includes(`a-${m}-controller-manager`), `${n} scheduler waits for ${m} controller-manager: ${sched}`);
+            }
+            assert.ok(!(dependsOn.get(`a-${n}-apiserver`) ?? []).some((d) => /controller-manager|scheduler/.test(d)));
+        }
+    });
+
+    await t.test("a first install starts every master's services without waiting for the other masters", async () => {
+        await build("c", undefined, firstInstall());
+        for (const n of ["n1", "n2", "n3"])
+            for (const s of ["apiserver", "controller-manager", "scheduler"]) {
+                const deps = dependsOn.get(`c-${n}-${s}`) ?? [];
+                assert.ok(
+                    !deps.some((d) => d.startsWith("c-n") && !d.startsWith(`c-${n}-`)),
+                    `${n} ${s} waits only for its own host: ${deps}`,
+                );
+                assert.ok(deps.length > 0, `${n} ${s} was captured`);
+            }
     });
 
     await t.test("changing one scheduler flag changes only the scheduler resources", () => {
