@@ -9,6 +9,7 @@ import { serviceNames } from "./components/lib/flags";
 import { observeDrift } from "./components/lib/observe";
 import { snapshotTool } from "./components/lib/backup";
 import { ObservedEtcd, parseEtcdProbe, planMembership, renderEtcdProbe } from "./components/lib/etcd";
+import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "./components/lib/version";
 import {
     binDirProblems,
     expandHome,
@@ -72,7 +73,7 @@ async function main() {
             masters,
             sshKey.text,
             Object.values(serviceNames),
-            (h) => `${renderEtcdProbe(h)}echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"\n`,
+            (h) => `${renderEtcdProbe(h)}echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"\n${renderVersionProbe()}`,
         );
         if (r.problems.length) throw new ConfigError(r.problems);
         observed = r.observed;
@@ -83,7 +84,15 @@ async function main() {
             (n) => configKey(["masters", config.masters.findIndex((m) => m.name === n)]),
             configKey(["masters"]),
         );
-        if (plan.problems.length) throw new ConfigError(plan.problems);
+        // A version change: one minor release at a time, upward (the version skew policy), reviewed in the preview.
+        const versions = planVersionChange(
+            Object.fromEntries(Object.entries(r.raw).map(([n, out]) => [n, parseVersionProbe(out)])),
+            config.kubernetesVersion,
+            configKey(["kubernetesVersion"]),
+        );
+        if (plan.problems.length || versions.problems.length) throw new ConfigError([...plan.problems, ...versions.problems]);
+        const upgrade = describeVersionChange(versions, config.kubernetesVersion);
+        if (upgrade) pulumi.log.info(upgrade);
         for (const m of plan.removing)
             pulumi.log.info(`etcd member ${m.name} (${m.peerUrl}) left the config: it is removed through ${active[0].name}`);
         if (plan.joining.length)
