@@ -9,17 +9,14 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { serviceNames } from "../../components/lib/flags";
-import { Cluster, SERVICES, startReadyzProbe } from "../lib/cluster";
+import { Cluster, SERVICES, healthyAt, startReadyzProbe, writeAdminFiles } from "../lib/cluster";
 import { repo, run, until } from "../lib/lab";
-import { PulumiCli } from "../lib/pulumi";
+import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
 const { tc, skip, step, log, tmp, configFile, readConfig, writeConfig, editConfig, stackEnv, labUp } = e2eContext("e2e");
 /** The command resources an `up --diff` or `preview --diff` output updates, by name, sorted. */
-const updatedCommands = (out: string) =>
-    [...out.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g)].map((m) => m[1]).sort();
 test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { skip, timeout: 3_600_000 }, async (t) => {
     const e = stackEnv("e2e-passphrase");
     const lab = await step("lab up 3", () => labUp(3));
@@ -38,13 +35,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
         });
         noKeyIn("the output of pulumi up", upOut);
         const outputs = await pulumi.outputs();
-        fs.writeFileSync(adminKubeconfig, String(outputs.adminKubeconfig), { mode: 0o600 });
-        const admin = parseKubeconfig(String(outputs.adminKubeconfig));
         const certDir = path.join(tmp, "probe");
-        fs.mkdirSync(certDir, { mode: 0o700 });
-        fs.writeFileSync(path.join(certDir, "ca.pem"), admin.caCertPem);
-        fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
-        fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
+        writeAdminFiles(String(outputs.adminKubeconfig), adminKubeconfig, certDir);
         assert.equal(outputs.endpoint, `https://${lab.vip}:6443`);
 
         await t.test("1. deploy: every service active on every master as its own user; keys and kubeconfigs 0600", () =>
@@ -186,23 +178,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
                 assert.deepEqual(after[s], before[s], `${s} was restarted`);
             const restarted = after[serviceNames.scheduler] as string[];
             // Restart timestamps strictly ordered n1 < n2 < n3, and each master starts only after the previous is healthy.
-            const healthy = masters.map((m) => {
-                const mm = new RegExp(`kube-scheduler@${m.name}: healthy at \\S+ \\(t=([\\d.]+)\\)`).exec(rolled);
-                assert.ok(mm, `no health line for ${m.name} in:\n${rolled}`);
-                return Number(mm[1]);
-            });
-            const started = await Promise.all(
-                masters.map(async (m) =>
-                    Number(
-                        (
-                            await lab.sshOk(
-                                m.address,
-                                'date -d "$(systemctl show --timestamp=us+utc --value -p ActiveEnterTimestamp kube-scheduler)" +%s.%N',
-                            )
-                        ).trim(),
-                    ),
-                ),
-            );
+            const healthy = masters.map((m) => healthyAt(rolled, serviceNames.scheduler, m));
+            const started = await cluster.startedAt(serviceNames.scheduler);
             for (let i = 0; i < masters.length; i++) {
                 assert.notEqual(
                     restarted[i],

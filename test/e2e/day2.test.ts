@@ -8,10 +8,9 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { Member, pkiFile, serviceNames } from "../../components/lib/flags";
 import { snapshotTool } from "../../components/lib/backup";
-import { Cluster, startReadyzProbe } from "../lib/cluster";
+import { Cluster, duringApiReads, writeAdminFiles } from "../lib/cluster";
 import { labScript, ok, repo, until } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
@@ -65,21 +64,7 @@ test(
                 ?.split(", ")
                 .filter((s) => s.startsWith("IP Address:"))
                 .map((s) => s.slice("IP Address:".length)) ?? [];
-        const withProbe = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
-            // An API read, as clients see the API. (/readyz of an API server that is draining before its restart answers
-            // 500 on purpose, so the load balancer takes it out; clients still get answers from it meanwhile.)
-            const probe = startReadyzProbe(lab, lab.vip, certDir, "/api/v1/namespaces/default");
-            try {
-                return await f();
-            } finally {
-                const r = await probe.stop();
-                log(
-                    `${what}: GET /api/v1/namespaces/default via the VIP: ${r.total} probes, ${r.failed} failed ${JSON.stringify(r.codes)}`,
-                );
-                assert.ok(r.total > 10, `${what}: too few probes (${r.total})`);
-                assert.equal(r.failed, 0, `${what}: failed API reads via the VIP: ${JSON.stringify(r.codes)}`);
-            }
-        };
+        const withProbe = <T>(what: string, f: () => Promise<T>) => duringApiReads(lab, certDir, what, log, f);
         /** The output of the runs that take longest, kept after the test (the scratch dir is removed) to see where time went. */
         const outDir = path.join(os.tmpdir(), "k8scp-day2-out");
         fs.mkdirSync(outDir, { recursive: true });
@@ -97,12 +82,7 @@ test(
                 return pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000);
             });
             const outputs = await pulumi.outputs();
-            fs.writeFileSync(adminKubeconfig, String(outputs.adminKubeconfig), { mode: 0o600 });
-            const admin = parseKubeconfig(String(outputs.adminKubeconfig));
-            fs.mkdirSync(certDir, { mode: 0o700 });
-            fs.writeFileSync(path.join(certDir, "ca.pem"), admin.caCertPem);
-            fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
-            fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
+            writeAdminFiles(String(outputs.adminKubeconfig), adminKubeconfig, certDir);
             const [n1, n2, n3, n4, n5] = all;
 
             await t.test(

@@ -5,6 +5,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Member, kubeconfigPath, paths, pkiFile, serviceNames } from "../../components/lib/flags";
+import { parseKubeconfig } from "../../components/lib/kubeconfig";
 import { Lab, Result, until } from "./lab";
 
 /** The services of a master, in start order. */
@@ -237,6 +238,22 @@ export class Cluster {
         );
     }
 
+    /** When a service last became active on every master, in seconds since the epoch (the hosts share this machine's clock). */
+    async startedAt(service: string): Promise<number[]> {
+        return Promise.all(
+            this.masters.map(async (m) =>
+                Number(
+                    (
+                        await this.lab.sshOk(
+                            m.address,
+                            `date -d "$(systemctl show --timestamp=us+utc --value -p ActiveEnterTimestamp ${service}.service)" +%s.%N`,
+                        )
+                    ).trim(),
+                ),
+            ),
+        );
+    }
+
     /**
      * Nothing of ours is left on the masters (and the LB host unless `lb` is false): no unit, directory, user,
      * process, binary or data; etcd snapshots are kept on purpose.
@@ -264,6 +281,49 @@ export class Cluster {
         );
         assert.equal(r.status, 0, "HAProxy unit, config or process left on lb");
     }
+}
+
+/**
+ * Writes the stack's admin kubeconfig (the `adminKubeconfig` output) to `kubeconfigFile`, and its CA, client
+ * certificate and key to `certDir` for the curl probes.
+ */
+export function writeAdminFiles(adminKubeconfig: string, kubeconfigFile: string, certDir: string): void {
+    fs.writeFileSync(kubeconfigFile, adminKubeconfig, { mode: 0o600 });
+    const admin = parseKubeconfig(adminKubeconfig);
+    fs.mkdirSync(certDir, { mode: 0o700 });
+    fs.writeFileSync(path.join(certDir, "ca.pem"), admin.caCertPem);
+    fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
+    fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
+}
+
+/**
+ * Runs `f` while an API read (GET /api/v1/namespaces/default, as clients see the API) goes to the VIP every 250 ms,
+ * and fails when a read failed or too few ran. (/readyz of an API server that drains before its restart answers 500
+ * on purpose, so the load balancer takes it out; clients still get answers from it meanwhile.)
+ */
+export async function duringApiReads<T>(
+    lab: Lab,
+    certDir: string,
+    what: string,
+    log: (s: string) => void,
+    f: () => Promise<T>,
+): Promise<T> {
+    const probe = startReadyzProbe(lab, lab.vip, certDir, "/api/v1/namespaces/default");
+    try {
+        return await f();
+    } finally {
+        const r = await probe.stop();
+        log(`${what}: GET /api/v1/namespaces/default via the VIP: ${r.total} probes, ${r.failed} failed ${JSON.stringify(r.codes)}`);
+        assert.ok(r.total > 10, `${what}: too few probes (${r.total})`);
+        assert.equal(r.failed, 0, `${what}: failed API reads via the VIP: ${JSON.stringify(r.codes)}`);
+    }
+}
+
+/** When a service step reported `service` healthy on `m` in a run's output (the script's `healthy at ... (t=...)` line). */
+export function healthyAt(runOutput: string, service: string, m: Member): number {
+    const mm = new RegExp(`${service}@${m.name}: healthy at \\S+ \\(t=([\\d.]+)\\)`).exec(runOutput);
+    assert.ok(mm, `no health line of ${service} on ${m.name} in:\n${runOutput}`);
+    return Number(mm[1]);
 }
 
 /**

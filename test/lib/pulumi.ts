@@ -6,6 +6,10 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { Lab, Result } from "./lab";
 
+/** The names of the commands `preview --diff` or `up --diff` output lists as updated, sorted. */
+export const updatedCommands = (out: string) =>
+    [...out.matchAll(/~ command:remote:Command: \(update\)\s*\n\s*\[id=[^\]]*\]\s*\n\s*\[urn=[^\]]*::([^\]]+)\]/g)].map((m) => m[1]).sort();
+
 export class PulumiCli {
     constructor(
         readonly lab: Lab,
