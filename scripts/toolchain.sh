@@ -47,12 +47,21 @@ declare -A YIELDS=(
   [pulumi-resource-command]="plugin:command"
   [pulumi-resource-tls]="plugin:tls"
   [pulumi-resource-random]="plugin:random"
+  [kubernetes-previous]="bin:kube-apiserver,kube-controller-manager,kube-scheduler,kubectl"
 )
+# Extras are built only when named (`bash scripts/toolchain.sh kubernetes-previous`, as `npm run test:upgrade`
+# does) and stay out of the default toolchain and its hash: their folders are under toolchain/extra/. Each is
+# assembled as a complete binDir, $TC/extra/NAME/bin: its own binaries and links to the default etcd ones.
+EXTRAS=(kubernetes-previous)
+# src NAME : the component's folder under toolchain/.
+src() { if [[ " ${EXTRAS[*]} " == *" $1 "* ]]; then echo "extra/$1"; else echo "$1"; fi; }
 
 command -v go >/dev/null 2>&1 || die "go is not on PATH (Go >= 1.24 builds the toolchain; Debian: the golang package is too old, use the Go release)"
 GO_VERSION="$(go env GOVERSION)"
 declare -A PIN=()
 while IFS='=' read -r k v; do PIN[$k]=$v; done < <(k8scp_toolchain_versions)
+# shellcheck disable=SC2016 # a node script, not shell
+PIN[kubernetes-previous]="$(k8scp_node -p 'require(process.argv[1]).toolchain.kubernetesPrevious' "$K8SCP_REPO/package.json")"
 
 # Each go.mod must select the release package.json pins (one truth, checked before any download).
 # check_pin FOLDER MODULE PIN KEY : toolchain/FOLDER/go.mod requires MODULE at v$PIN[KEY].
@@ -65,11 +74,12 @@ check_pins() {
   check_pin kubernetes k8s.io/kubernetes kubernetes toolchain.kubernetes
   check_pin etcd go.etcd.io/etcd/server/v3 etcd toolchain.etcd
   check_pin pulumi github.com/pulumi/pulumi/pkg/v3 pulumi-cli toolchain.pulumi
+  check_pin extra/kubernetes-previous k8s.io/kubernetes kubernetes-previous toolchain.kubernetesPrevious
 }
 
 # download NAME : fetch every module NAME's build (and its own tests) needs, bounded and retried.
 download() {
-  local name=$1 dir="$SRC/$1" try out rc
+  local name=$1 dir="$SRC/$(src "$1")" try out rc
   local -a lists=()
   grep -q '^tool' "$dir/go.mod" && lists+=("go list -deps tool")
   compgen -G "$dir/*.go" >/dev/null && lists+=("go list -deps -test ./...")
@@ -99,7 +109,7 @@ outputs() {
 
 # built_dir NAME : the component's cache directory for the current sources (hashes computed once per run).
 declare -A HASH=()
-for c in "${COMPONENTS[@]}"; do HASH[$c]="$(k8scp_component_hash "$c")"; done
+for c in "${COMPONENTS[@]}" "${EXTRAS[@]}"; do HASH[$c]="$(k8scp_component_hash "$(src "$c")")"; done
 built_dir() { printf '%s/components/%s/%s\n' "$CACHE" "$1" "${HASH[$1]}"; }
 
 is_built() {
@@ -111,8 +121,8 @@ is_built() {
 
 build() {
   local name=$1 dir out tmp t0 logf
-  dir="$SRC/$name"
-  [ -f "$dir/build.sh" ] || die "$name: toolchain/$name/build.sh is missing"
+  dir="$SRC/$(src "$name")"
+  [ -f "$dir/build.sh" ] || die "$name: toolchain/$(src "$name")/build.sh is missing"
   out="$(built_dir "$name")"
   if is_built "$name"; then
     log "$name: up to date ($out)"
@@ -162,6 +172,17 @@ assemble() {
   esac
 }
 
+# assemble_extra NAME : $TC/extra/NAME/bin, a binDir with NAME's binaries and the default etcd ones.
+assemble_extra() {
+  local d="$TC/extra/$1/bin" f
+  mkdir -p "$d"
+  while read -r f; do ln -f "$(built_dir "$1")/$f" "$d/$f"; done < <(outputs "$1")
+  if is_built etcd; then
+    while read -r f; do ln -f "$(built_dir etcd)/$f" "$d/$f"; done < <(outputs etcd)
+  fi
+  log "$1: assembled as $d"
+}
+
 write_manifest() {
   local n
   {
@@ -190,7 +211,7 @@ prune() {
     d="${d%/}"
     [ "$d" = "$TC" ] || rm -rf "$d"
   done
-  for c in "${COMPONENTS[@]}"; do
+  for c in "${COMPONENTS[@]}" "${EXTRAS[@]}"; do
     keep="$(built_dir "$c")"
     for d in "$CACHE/components/$c"/*; do
       [ -e "$d" ] || continue
@@ -220,6 +241,9 @@ main() {
   for c in "${selected[@]}"; do build "$c"; done
   for c in "${COMPONENTS[@]}"; do
     if is_built "$c"; then assemble "$c"; fi
+  done
+  for c in "${EXTRAS[@]}"; do
+    if is_built "$c"; then assemble_extra "$c"; fi
   done
   write_manifest
   prune
