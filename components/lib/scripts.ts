@@ -166,12 +166,13 @@ if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bo
   exit 0
 fi
 ${s.validate ? `${s.validate} || { say "configuration rejected by: ${s.validate}"; exit 5; }` : ""}
-systemctl ${s.reload ? "reload-or-restart" : "restart"} "$svc.service"
+last_log() { journalctl -u "$svc.service" -n 25 --no-pager -o cat >&2 || true; }
+systemctl ${s.reload ? "reload-or-restart" : "restart"} "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }
 deadline=$((SECONDS + ${h.timeoutSeconds ?? 180}))
 until ${healthCommand(h)} 2>/dev/null; do
   if [ $SECONDS -ge $deadline ]; then
     say "not healthy after ${h.timeoutSeconds ?? 180}s at ${h.url}; last log lines:"
-    journalctl -u "$svc.service" -n 25 --no-pager -o cat >&2 || true
+    last_log
     exit 1
   fi
   sleep 1
