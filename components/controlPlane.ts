@@ -170,6 +170,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     nodeCidrMaskSize: c.nodeCidrMaskSize,
                     clusterDomain: c.clusterDomain,
                     clusterName: c.clusterName,
+                    kubernetesVersion: c.kubernetesVersion,
                     certValidityHours: c.certValidityHours,
                     certEarlyRenewalHours: c.certEarlyRenewalHours,
                     extraArgs: {

@@ -38,6 +38,8 @@ export interface MasterNodeArgs {
     nodeCidrMaskSize: number;
     clusterDomain: string;
     clusterName: string;
+    /** The Kubernetes release of the binaries in binDir, e.g. "1.34.4". */
+    kubernetesVersion: string;
     /** Leaf certificate validity and renewal window, in hours. Defaults: 8760 and 720. */
     certValidityHours?: number;
     certEarlyRenewalHours?: number;
@@ -103,6 +105,7 @@ export class MasterNode extends pulumi.ComponentResource {
             nodeCidrMaskSize: args.nodeCidrMaskSize,
             clusterDomain: args.clusterDomain,
             clusterName: args.clusterName,
+            kubernetesVersion: args.kubernetesVersion,
             extraArgs: args.extraArgs,
         };
         // The host step's delete is the one that touches the host when the master goes: everything below it is

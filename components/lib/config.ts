@@ -6,6 +6,7 @@ import { RunError } from "@pulumi/pulumi";
 import { z } from "zod";
 import { defaultSnapshots } from "./backup";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
+import { minimumKubernetesMinor } from "./policy";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "k8scp";
@@ -119,7 +120,13 @@ export const clusterConfigSchema = z
         sshPrivateKeyPath: z.string().min(1, "is empty; give the path of the private key file").optional(),
         /** known_hosts file to pin host keys of hosts whose config gives no hostKey. */
         knownHostsFile: z.string().min(1, "is empty; give the path of a known_hosts file").optional(),
-        kubernetesVersion: z.string().regex(/^v?1\.\d+\.\d+$/, "is not a Kubernetes version like 1.34.4"),
+        kubernetesVersion: z
+            .string()
+            .regex(/^v?1\.\d+\.\d+$/, "is not a Kubernetes version like 1.34.4")
+            .refine(
+                (v) => !/^v?1\.\d+\.\d+$/.test(v) || Number(v.split(".")[1]) >= minimumKubernetesMinor,
+                `is older than 1.${minimumKubernetesMinor}, the first release whose AuthenticationConfiguration limits anonymous requests to the health paths; use 1.${minimumKubernetesMinor} or later`,
+            ),
         etcdVersion: z
             .string()
             .regex(/^v?3\.\d+\.\d+$/, "is not an etcd version like 3.5.35")

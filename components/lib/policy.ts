@@ -41,13 +41,26 @@ export function renderEncryptionConfig(keyBase64: string, keyName = "key1"): str
 /** Paths an unauthenticated client may reach: the health endpoints the load balancer and health gates probe. */
 export const anonymousPaths = ["/healthz", "/livez", "/readyz"];
 
+/** The oldest Kubernetes minor release (1.x) whose AuthenticationConfiguration can limit anonymous requests to paths. */
+export const minimumKubernetesMinor = 32;
+
+/**
+ * The AuthenticationConfiguration's apiVersion for a Kubernetes release: one that release and the minor before it
+ * both read, so that during an upgrade (one minor at a time) an API server still on the old release can restart with
+ * the new file. v1 is read from 1.34 on, v1beta1 from 1.32 on (and still by 1.34).
+ */
+export function authenticationConfigApiVersion(kubernetesVersion: string): string {
+    const minor = Number(/^v?1\.(\d+)\./.exec(kubernetesVersion)?.[1]);
+    return minor >= 35 ? "apiserver.config.k8s.io/v1" : "apiserver.config.k8s.io/v1beta1";
+}
+
 /**
  * Structured authentication config: anonymous requests only to the health endpoints (everything else needs a
  * client certificate or a token), instead of `--anonymous-auth=true` for every path.
  */
-export function renderAuthenticationConfig(): string {
+export function renderAuthenticationConfig(kubernetesVersion: string): string {
     return stringify({
-        apiVersion: "apiserver.config.k8s.io/v1",
+        apiVersion: authenticationConfigApiVersion(kubernetesVersion),
         kind: "AuthenticationConfiguration",
         anonymous: { enabled: true, conditions: anonymousPaths.map((p) => ({ path: p })) },
     });

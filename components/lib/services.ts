@@ -47,6 +47,8 @@ export interface ServiceSpec<T> {
 }
 
 export interface MasterServicesInput<T> {
+    /** The Kubernetes release the binaries are (some files differ by release), e.g. "1.34.4". */
+    kubernetesVersion: string;
     self: Member;
     members: Member[];
     serviceCidr: string;
@@ -143,7 +145,7 @@ export function masterServiceSpecs<T>(
                     ["sa.key", pem.serviceAccount.privateKeyPem, true],
                 ]),
                 { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
-                { path: authenticationConfigPath, content: renderAuthenticationConfig(), mode: "0644" },
+                { path: authenticationConfigPath, content: renderAuthenticationConfig(a.kubernetesVersion), mode: "0644" },
                 { path: encryptionConfigPath, content: pem.encryptionConfig, mode: "0600" },
             ],
             dataDirs: [path.dirname(auditLogPath)],

@@ -147,6 +147,13 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         ["k8scp:kubernetesVersion: missing; e.g. pulumi config set k8scp:kubernetesVersion 1.34.4"],
     ],
     [
+        "a release too old for the anonymous health-path config",
+        (c) => (c.kubernetesVersion = "1.31.9"),
+        [
+            "k8scp:kubernetesVersion: '1.31.9' is older than 1.32, the first release whose AuthenticationConfiguration limits anonymous requests to the health paths; use 1.32 or later",
+        ],
+    ],
+    [
         "missing master address",
         (c) => delete (c.masters[1] as Record<string, unknown>).address,
         ["k8scp:masters[1].address: missing; e.g. pulumi config set --path 'k8scp:masters[1].address' 10.213.0.11"],

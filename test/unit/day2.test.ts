@@ -36,6 +36,7 @@ const peer = (i: number) => `https://10.213.0.1${i}:2380`;
 const snapshots = { enabled: true, interval: "1h", retention: 3, dir: "/var/lib/etcd-snapshots" };
 /** A master's settings, as MasterNode passes them. */
 const settings = {
+    kubernetesVersion: "1.34.4",
     self: members[0],
     members,
     serviceCidr: "10.68.0.0/16",
@@ -262,8 +263,12 @@ test("hardening: Secrets encrypted with secretbox, anonymous only on health path
     assert.deepEqual(enc.resources[0].resources, ["secrets"]);
     assert.equal(enc.resources[0].providers[0].secretbox.keys[0].secret, Buffer.alloc(32, 1).toString("base64"));
     assert.deepEqual(enc.resources[0].providers[1], { identity: {} });
-    const authn = parse(renderAuthenticationConfig());
+    const authn = parse(renderAuthenticationConfig("1.34.4"));
     assert.deepEqual(authn.anonymous, { enabled: true, conditions: anonymousPaths.map((p: string) => ({ path: p })) });
+    // Read by the release and the minor before it (an upgrade restarts old API servers with the new file).
+    assert.equal(authn.apiVersion, "apiserver.config.k8s.io/v1beta1");
+    assert.equal(parse(renderAuthenticationConfig("v1.33.13")).apiVersion, "apiserver.config.k8s.io/v1beta1");
+    assert.equal(parse(renderAuthenticationConfig("1.35.0")).apiVersion, "apiserver.config.k8s.io/v1");
     const unit = renderServiceUnit({ description: "d", binary: "etcd", args: [], user: "etcd", writablePaths: ["/var/lib/etcd"] });
     for (const l of [
         "NoNewPrivileges=yes",

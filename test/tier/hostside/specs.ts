@@ -1,5 +1,7 @@
 // The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
 // (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
+import * as fs from "node:fs";
+import * as path from "node:path";
 import { renderEncryptionConfig } from "../../../components/lib/policy";
 import { Member } from "../../../components/lib/flags";
 import { renderKubeconfig } from "../../../components/lib/kubeconfig";
@@ -7,6 +9,11 @@ import { apiserverSans, etcdMemberSans, identities } from "../../../components/l
 import { ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
 import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/lib/services";
 import { KeyPair, OpensslPki } from "./pki";
+
+/** The release of the toolchain's binaries, which the host-side test runs. */
+const kubernetesVersion = (
+    JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as { toolchain: { kubernetes: string } }
+).toolchain.kubernetes;
 
 export interface ClusterPki {
     kubernetesCA: KeyPair;
@@ -111,6 +118,7 @@ export function masterServices(certs: MasterCerts, pki: ClusterPki, c: ClusterSe
             clientKeyPem: cert.privateKeyPem,
         });
     return masterServiceSpecs<string>({
+        kubernetesVersion,
         self,
         members,
         serviceCidr: c.serviceCidr,
