@@ -115,6 +115,10 @@ if K8SCP_TOOLCHAIN_DIR="$(k8scp_toolchain_dir)"; then
   export PULUMI_SKIP_UPDATE_CHECK=true
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
   export PULUMI_IGNORE_AMBIENT_PLUGINS=true
+  # The program is compiled without type checking (about 2.5 s of every preview on 2 cores); npm run typecheck
+  # and npm test check the types. Pulumi.yaml's tsconfig option says the same to current language hosts; the one
+  # the toolchain builds (sdk v3.68.0) does not pass that option on, so it is said here too.
+  export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
   mkdir -p "$K8SCP_REPO/.state/backend" 2>/dev/null || true
   export PULUMI_BACKEND_URL="file://$K8SCP_REPO/.state/backend"
   if [ -z "${PULUMI_CONFIG_PASSPHRASE+x}" ] && [ -z "${PULUMI_CONFIG_PASSPHRASE_FILE:-}" ]; then
