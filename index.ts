@@ -30,13 +30,16 @@ async function main() {
     const toolchainBin = process.env.K8SCP_TOOLCHAIN_DIR ? path.join(process.env.K8SCP_TOOLCHAIN_DIR, "bin") : undefined;
     const binDirGiven = raw.binDir !== undefined;
     const binDir = binDirGiven ? partial.binDir : toolchainBin;
-    if (binDir !== undefined || !binDirGiven) {
-        problems.push(...(await binDirProblems(binDir, { kubernetes: partial.kubernetesVersion, etcd: partial.etcdVersion }, binDirGiven)));
-    }
-
     const hosts = sshHosts(partial);
-    problems.push(...pinFromKnownHosts(hosts, partial.knownHostsFile));
-    if (partial.preflight !== false) problems.push(...(await hostProblems(hosts, partial.knownHostsFile)));
+    const pinProblems = pinFromKnownHosts(hosts, partial.knownHostsFile);
+    // The binaries' versions and the hosts are checked at the same time (each takes about half a second).
+    const [binaryProblems, reachProblems] = await Promise.all([
+        binDir !== undefined || !binDirGiven
+            ? binDirProblems(binDir, { kubernetes: partial.kubernetesVersion, etcd: partial.etcdVersion }, binDirGiven)
+            : [],
+        partial.preflight !== false ? hostProblems(hosts, partial.knownHostsFile) : [],
+    ]);
+    problems.push(...binaryProblems, ...pinProblems, ...reachProblems);
 
     let etcdRestore: { path: string; sha256: string } | undefined;
     if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {

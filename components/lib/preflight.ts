@@ -128,9 +128,10 @@ export async function binDirProblems(
     const missing = BINARIES.filter((b) => !fs.existsSync(path.join(full, b)));
     if (missing.length) return [`${k}: ${dir} has no ${missing.join(", ")}; put them there (${fix}) or fix the path`];
 
-    const problems: string[] = [];
+    // Each check returns its own problems, so that they are listed in the same order however the runs finish.
     const check = async (bins: string[], want: string | undefined, versionKey: string, example: string) => {
-        if (want === undefined) return;
+        const problems: string[] = [];
+        if (want === undefined) return problems;
         const norm = (v: string) => v.replace(/^v/, "");
         const found = await Promise.all(
             bins.map((b) =>
@@ -152,10 +153,13 @@ export async function binDirProblems(
                     `put ${example.replace("X", norm(want))} binaries in ${k}, or set ${configKey([versionKey])} to ${norm(wrong[0].v!)}`,
             );
         }
+        return problems;
     };
-    await check(["kube-apiserver", "kube-controller-manager", "kube-scheduler"], versions.kubernetes, "kubernetesVersion", "Kubernetes vX");
-    await check(["etcd"], versions.etcd, "etcdVersion", "etcd vX");
-    return problems;
+    const found = await Promise.all([
+        check(["kube-apiserver", "kube-controller-manager", "kube-scheduler"], versions.kubernetes, "kubernetesVersion", "Kubernetes vX"),
+        check(["etcd"], versions.etcd, "etcdVersion", "etcd vX"),
+    ]);
+    return found.flat();
 }
 
 // ---- hosts --------------------------------------------------------------------------------------------
