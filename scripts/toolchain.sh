@@ -3,6 +3,7 @@
 #
 #   npm run toolchain                    build whatever is missing (a no-op when complete)
 #   bash scripts/toolchain.sh etcd pulumi   only the named components (and re-assemble)
+#   bash scripts/toolchain.sh kubernetes-previous   an extra (toolchain/extra/NAME), built only when named
 #
 # Every component is a small committed Go module under toolchain/<name>/ with its go.mod and go.sum
 # (every checksum pinned and reviewable) and a build.sh. This script only orchestrates:
