@@ -2,16 +2,21 @@
 // where on each master, each unit and health check. Rendered from the library's pure renderers so the baseline
 // runs the same flags, paths and health endpoints as the library; everything else (openssl, kubeconfigs,
 // scp, ssh, systemctl) is the plain bash script's own work.
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { Member, paths } from "../components/lib/flags";
 import { renderHaproxyConfig } from "../components/lib/haproxy";
 import { apiserverSans, etcdMemberSans, identities } from "../components/lib/pki";
+import { renderEncryptionConfig } from "../components/lib/policy";
 import { healthCommand } from "../components/lib/scripts";
 import { masterServiceSpecs, renderServiceUnit, haproxyConfigPath } from "../components/lib/services";
 import { renderUnit } from "../components/lib/systemd";
 
 const cfg = {
+    kubernetesVersion: (
+        JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { toolchain: { kubernetes: string } }
+    ).toolchain.kubernetes,
     serviceCidr: "10.68.0.0/16",
     clusterCidr: "172.20.0.0/16",
     nodeCidrMaskSize: 24,
@@ -54,6 +59,8 @@ export function writeBaselinePlan(dir: string, masters: Member[], vip: string): 
     }
     fs.writeFileSync(path.join(dir, "certs.tsv"), certs.map((r) => r.join("\t") + "\n").join(""));
     let literal = 0;
+    // Secrets encryption as the runbooks set it up: one random key, the same file on every master.
+    const encryptionConfig = renderEncryptionConfig(randomBytes(32).toString("base64"));
     for (const m of masters) {
         const pem = (id: string) => ({ certPem: `@${m.name}-${id}.pem`, privateKeyPem: `@${m.name}-${id}-key.pem` });
         const specs = masterServiceSpecs<string>({
@@ -65,6 +72,7 @@ export function writeBaselinePlan(dir: string, masters: Member[], vip: string): 
                 kubernetesCA: { certPem: "@ca.pem", privateKeyPem: "@ca-key.pem" },
                 frontProxyCA: "@ca.pem",
                 serviceAccount: { publicKeyPem: "@sa.pub", privateKeyPem: "@sa.key" },
+                encryptionConfig,
                 etcdServer: pem("etcd-server"),
                 etcdPeer: pem("etcd-peer"),
                 etcdClient: pem("apiserver-etcd-client"),
