@@ -8,6 +8,7 @@ import * as path from "node:path";
 import { Member, paths } from "../components/lib/flags";
 import { renderHaproxyConfig } from "../components/lib/haproxy";
 import { apiserverSans, etcdMemberSans, identities } from "../components/lib/pki";
+import { etcdInitialClusterEnv, initialCluster } from "../components/lib/etcd";
 import { renderEncryptionConfig } from "../components/lib/policy";
 import { healthCommand } from "../components/lib/scripts";
 import { masterServiceSpecs, renderServiceUnit, haproxyConfigPath } from "../components/lib/services";
@@ -86,7 +87,17 @@ export function writeBaselinePlan(dir: string, masters: Member[], vip: string): 
         fs.mkdirSync(path.join(md, "units"), { recursive: true });
         const files: string[] = [];
         const services: string[] = [];
-        for (const s of [specs.etcd, specs.apiserver, specs.controllerManager, specs.scheduler]) {
+        // The runbooks give etcd its initial cluster as flags; the library's unit reads it from the file its join step
+        // writes, so the baseline writes that file with the same content.
+        const etcdFiles = [
+            ...specs.etcd.files,
+            {
+                path: etcdInitialClusterEnv,
+                content: `ETCD_INITIAL_CLUSTER=${initialCluster(masters)}\nETCD_INITIAL_CLUSTER_STATE=new\n`,
+                mode: "0644",
+            },
+        ];
+        for (const s of [{ ...specs.etcd, files: etcdFiles }, specs.apiserver, specs.controllerManager, specs.scheduler]) {
             for (const f of s.files) {
                 let src = String(f.content);
                 if (src.startsWith("@")) src = src.slice(1);
@@ -107,6 +118,9 @@ export function writeBaselinePlan(dir: string, masters: Member[], vip: string): 
                     user: s.service,
                     unitType: s.unitType,
                     after: s.after,
+                    // As ControlPlaneService renders it: the sandbox's writable data directories, etcd's cluster file.
+                    writablePaths: s.dataDirs,
+                    environmentFile: s.environmentFile,
                 }),
             );
             services.push([s.service, healthCommand(s.health)].join("\t"));

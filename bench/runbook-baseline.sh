@@ -35,7 +35,7 @@ if [ "$action" = clean ]; then
       sudo -n systemctl daemon-reload; sudo -n systemctl reset-failed >/dev/null 2>&1 || true
       for s in ${services[*]}; do sudo -n pkill -KILL -u \$s 2>/dev/null || true; sudo -n userdel \$s 2>/dev/null || true; done
       for b in ${binaries[*]}; do sudo -n rm -f /usr/local/bin/\$b; done
-      sudo -n rm -rf /etc/kubernetes /var/lib/etcd /var/log/kubernetes ~/baseline" &
+      sudo -n rm -rf /etc/kubernetes /var/lib/etcd /var/lib/k8scp /var/log/kubernetes ~/baseline" &
     pids+=($!)
   done
   on "$vip" "sudo -n systemctl disable --now k8scp-haproxy >/dev/null 2>&1 || true; sudo -n rm -f /etc/systemd/system/k8scp-haproxy.service
