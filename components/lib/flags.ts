@@ -144,6 +144,9 @@ export function apiserverFlags(a: {
         // On SIGTERM /readyz fails at once while requests are still served for this long, so the load balancer
         // (checking /readyz every second, down after two failures) drains this apiserver before it stops.
         "shutdown-delay-duration": "5s",
+        // Then requests still arriving get 429 with Retry-After, and the HTTP server stops 2 s after the last request
+        // that is not a watch, instead of waiting --request-timeout (60 s) for connections that carry watches.
+        "shutdown-send-retry-after": true,
         profiling: false,
         v: 2,
     };
