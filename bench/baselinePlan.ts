@@ -13,11 +13,10 @@ import { renderEncryptionConfig } from "../components/lib/policy";
 import { healthCommand } from "../components/lib/scripts";
 import { masterServiceSpecs, renderServiceUnit, haproxyConfigPath } from "../components/lib/services";
 import { renderUnit } from "../components/lib/systemd";
+import { toolchainPins } from "../test/lib/lab";
 
 const cfg = {
-    kubernetesVersion: (
-        JSON.parse(fs.readFileSync(path.join(__dirname, "..", "package.json"), "utf8")) as { toolchain: { kubernetes: string } }
-    ).toolchain.kubernetes,
+    kubernetesVersion: toolchainPins().kubernetes,
     serviceCidr: "10.68.0.0/16",
     clusterCidr: "172.20.0.0/16",
     nodeCidrMaskSize: 24,

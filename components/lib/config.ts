@@ -7,6 +7,7 @@ import { z } from "zod";
 import { defaultSnapshots } from "./backup";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
 import { minimumKubernetesMinor } from "./policy";
+import { kubernetesMinor } from "./version";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "k8scp";
@@ -124,7 +125,7 @@ export const clusterConfigSchema = z
             .string()
             .regex(/^v?1\.\d+\.\d+$/, "is not a Kubernetes version like 1.34.4")
             .refine(
-                (v) => !/^v?1\.\d+\.\d+$/.test(v) || Number(v.split(".")[1]) >= minimumKubernetesMinor,
+                (v) => (kubernetesMinor(v) ?? minimumKubernetesMinor) >= minimumKubernetesMinor,
                 `is older than 1.${minimumKubernetesMinor}, the first release whose AuthenticationConfiguration limits anonymous requests to the health paths; use 1.${minimumKubernetesMinor} or later`,
             ),
         etcdVersion: z

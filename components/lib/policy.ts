@@ -1,5 +1,6 @@
 // Static documents the apiserver reads: the audit policy. Pure.
 import { stringify } from "yaml";
+import { kubernetesMinor } from "./version";
 
 /** Metadata for everything, no bodies of Secrets/ConfigMaps/tokens, request bodies for writes elsewhere. */
 export function renderAuditPolicy(): string {
@@ -50,8 +51,7 @@ export const minimumKubernetesMinor = 32;
  * the new file. v1 is read from 1.34 on, v1beta1 from 1.32 on (and still by 1.34).
  */
 export function authenticationConfigApiVersion(kubernetesVersion: string): string {
-    const minor = Number(/^v?1\.(\d+)\./.exec(kubernetesVersion)?.[1]);
-    return minor >= 35 ? "apiserver.config.k8s.io/v1" : "apiserver.config.k8s.io/v1beta1";
+    return (kubernetesMinor(kubernetesVersion) ?? 0) >= 35 ? "apiserver.config.k8s.io/v1" : "apiserver.config.k8s.io/v1beta1";
 }
 
 /**

@@ -3,6 +3,11 @@
 import * as semver from "semver";
 import { paths, serviceNames } from "./flags";
 
+/** The minor release of a Kubernetes version ("1.34.4" or "v1.34.4" -> 34), or undefined when it is not one. */
+export function kubernetesMinor(version: string): number | undefined {
+    return semver.coerce(version)?.minor;
+}
+
 /** The probe line: `kube-version <what kube-apiserver --version printed>` (empty where none is installed). */
 export const renderVersionProbe = (): string => `echo "kube-version $(${paths.bin}/${serviceNames.apiserver} --version 2>/dev/null)"\n`;
 

@@ -8,6 +8,9 @@ import * as path from "node:path";
 import { Member } from "../../components/lib/flags";
 
 export const repo = path.resolve(__dirname, "..", "..");
+/** The releases package.json pins (`toolchain`: kubernetes, kubernetesPrevious, etcd, pulumi, debian). */
+export const toolchainPins = (): Record<string, string> =>
+    (JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as { toolchain: Record<string, string> }).toolchain;
 export const labScript = path.join(repo, "scripts", "lab.sh");
 export const cacheDir = process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane");
 export const labDir = path.join(cacheDir, "lab");

@@ -10,11 +10,11 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { Member, serviceNames } from "../../components/lib/flags";
 import { Cluster, duringApiReads, healthyAt, writeAdminFiles } from "../lib/cluster";
-import { repo } from "../lib/lab";
+import { repo, toolchainPins } from "../lib/lab";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
-const pins = (JSON.parse(fs.readFileSync(path.join(repo, "package.json"), "utf8")) as { toolchain: Record<string, string> }).toolchain;
+const pins = toolchainPins();
 const ctx = e2eContext("upgrade");
 const { tc, step, log, tmp, configFile, editConfig, stackEnv, labUp } = ctx;
 const previousBin = tc ? path.join(tc, "extra", "kubernetes-previous", "bin") : "";

@@ -1,19 +1,16 @@
 // The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
 // (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
-import * as fs from "node:fs";
-import * as path from "node:path";
 import { renderEncryptionConfig } from "../../../components/lib/policy";
 import { Member } from "../../../components/lib/flags";
 import { renderKubeconfig } from "../../../components/lib/kubeconfig";
 import { apiserverSans, etcdMemberSans, identities } from "../../../components/lib/pki";
 import { ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
 import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/lib/services";
+import { toolchainPins } from "../../lib/lab";
 import { KeyPair, OpensslPki } from "./pki";
 
 /** The release of the toolchain's binaries, which the host-side test runs. */
-const kubernetesVersion = (
-    JSON.parse(fs.readFileSync(path.join(__dirname, "..", "..", "..", "package.json"), "utf8")) as { toolchain: { kubernetes: string } }
-).toolchain.kubernetes;
+const kubernetesVersion = toolchainPins().kubernetes;
 
 export interface ClusterPki {
     kubernetesCA: KeyPair;
