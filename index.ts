@@ -7,6 +7,7 @@ import { ControlPlane } from "./components/controlPlane";
 import { checkConfig, ConfigError, configKey, rawConfigFromPulumi } from "./components/lib/config";
 import { serviceNames } from "./components/lib/flags";
 import { observeDrift } from "./components/lib/observe";
+import { fileSha256 } from "./components/lib/fileCache";
 import { snapshotTool } from "./components/lib/backup";
 import { ObservedEtcd, parseEtcdProbe, planMembership, renderEtcdProbe } from "./components/lib/etcd";
 import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "./components/lib/version";
@@ -32,14 +33,62 @@ async function main() {
     const binDir = binDirGiven ? partial.binDir : toolchainBin;
     const hosts = sshHosts(partial);
     const pinProblems = pinFromKnownHosts(hosts, partial.knownHostsFile);
-    // The binaries' versions and the hosts are checked at the same time (each takes about half a second).
-    const [binaryProblems, reachProblems] = await Promise.all([
+    const active = config?.masters.filter((m) => !m.gone) ?? [];
+    if (config)
+        for (const h of [...config.masters, config.loadBalancer])
+            h.hostKey ??= hosts.find((x) => x.address === h.address && x.port === h.sshPort)?.hostKey;
+    // With a valid config, the read-only drift probe (below) starts with the binary checks. Its SSH session checks the
+    // pinned host key strictly, so a master it read is reachable and presents its key. The checks that say what is
+    // wrong with a host (a TCP probe and a key scan, about a second) run for the others: the load balancer, and a
+    // master the probe could not read.
+    const probed =
+        config?.preflight && sshKey.text
+            ? active.map((m) => ({
+                  key: configKey(["masters", config.masters.indexOf(m)]),
+                  ...m,
+                  port: m.sshPort,
+                  user: m.sshUser,
+                  hostKey: m.hostKey!,
+              }))
+            : [];
+    // The kube-apiserver of this binDir, to recognise on the masters without starting it there.
+    const localApiserver = binDir !== undefined ? path.join(expandHome(binDir), "kube-apiserver") : undefined;
+    const known =
+        localApiserver && partial.kubernetesVersion && fs.existsSync(localApiserver)
+            ? { sha256: fileSha256(localApiserver), version: partial.kubernetesVersion }
+            : undefined;
+    const isProbed = (h: { key: string }) => probed.some((p) => p.key === h.key);
+    const [binaryProblems, drift, othersReach] = await Promise.all([
         binDir !== undefined || !binDirGiven
             ? binDirProblems(binDir, { kubernetes: partial.kubernetesVersion, etcd: partial.etcdVersion }, binDirGiven)
             : [],
-        partial.preflight !== false ? hostProblems(hosts, partial.knownHostsFile) : [],
+        probed.length
+            ? observeDrift(probed, sshKey.text!, Object.values(serviceNames), (h) => [
+                  renderEtcdProbe(h),
+                  `echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"`,
+                  renderVersionProbe(known),
+              ])
+            : undefined,
+        partial.preflight !== false
+            ? hostProblems(
+                  hosts.filter((h) => !isProbed(h)),
+                  partial.knownHostsFile,
+              )
+            : [],
     ]);
-    problems.push(...binaryProblems, ...pinProblems, ...reachProblems);
+    // A master the probe could not read: what the host checks find, else the probe's own error (e.g. sudo asked for a password).
+    const mastersReach = await Promise.all(
+        probed
+            .filter((p) => drift && !(p.name in drift.raw))
+            .map(async (p) => {
+                const found = await hostProblems(
+                    hosts.filter((h) => h.key === p.key),
+                    partial.knownHostsFile,
+                );
+                return found.length ? found : drift!.problems.filter((x) => x.startsWith(`${p.key}:`));
+            }),
+    );
+    problems.push(...binaryProblems, ...pinProblems, ...mastersReach.flat(), ...othersReach);
 
     let etcdRestore: { path: string; sha256: string } | undefined;
     if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
@@ -53,9 +102,6 @@ async function main() {
 
     if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError(problems);
     const sshPrivateKey = pulumi.secret(sshKey.text);
-    for (const h of [...config.masters, config.loadBalancer]) {
-        h.hostKey ??= hosts.find((x) => x.address === h.address && x.port === h.sshPort)?.hostKey;
-    }
     const want = `v${config.kubernetesVersion.replace(/^v/, "")}`;
 
     // Drift: what was changed on the masters by hand since the last apply (read-only, with the host checks), and
@@ -63,22 +109,8 @@ async function main() {
     let observed;
     let etcdJoining: string[] = [];
     let snapshots: Record<string, string> = {};
-    const active = config.masters.filter((m) => !m.gone);
-    if (config.preflight) {
-        const masters = active.map((m) => ({
-            key: configKey(["masters", config.masters.indexOf(m)]),
-            ...m,
-            port: m.sshPort,
-            user: m.sshUser,
-            hostKey: m.hostKey!,
-        }));
-        const r = await observeDrift(
-            masters,
-            sshKey.text,
-            Object.values(serviceNames),
-            (h) => `${renderEtcdProbe(h)}echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"\n${renderVersionProbe()}`,
-        );
-        if (r.problems.length) throw new ConfigError(r.problems);
+    if (config.preflight && drift) {
+        const r = drift;
         observed = r.observed;
         const etcd: Record<string, ObservedEtcd> = Object.fromEntries(Object.entries(r.raw).map(([n, out]) => [n, parseEtcdProbe(out)]));
         const plan = planMembership(
@@ -115,7 +147,17 @@ async function main() {
         );
     }
 
-    const cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed, etcdJoining, etcdRestore });
+    // The SDK records a stack trace for each promise it makes for a resource's outputs (thousands in a run; it shows
+    // them only in its report of leaked promises), and ts-node maps every frame through source maps: about 0.7 s of
+    // a no-op run on 2 cores. Traces are short while the resources are declared, and as before after that.
+    const depth = Error.stackTraceLimit;
+    Error.stackTraceLimit = 2;
+    let cp: ControlPlane;
+    try {
+        cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed, etcdJoining, etcdRestore });
+    } finally {
+        Error.stackTraceLimit = depth;
+    }
     return {
         endpoint: cp.endpoint,
         kubernetesVersion: want,

@@ -1,9 +1,9 @@
 import * as fs from "node:fs";
-import * as os from "node:os";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ObservedService, repairMarker } from "./lib/drift";
+import { fileSha256 } from "./lib/fileCache";
 import { paths, serviceDir } from "./lib/flags";
 import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
 import { renderServiceUnit } from "./lib/services";
@@ -60,35 +60,13 @@ export interface ControlPlaneServiceArgs {
     observed?: ObservedService;
 }
 
-/** Where hashes of local binaries are kept between runs (a no-op run need not read 300 MB again). */
-const hashCacheFile = path.join(process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane"), "sha256.json");
-let hashCache: Record<string, string> | undefined;
-/** sha256 of a local file, cached by path, size, mtime and inode (binaries are large and shared by masters). */
-export function fileSha256(p: string): string {
-    const st = fs.statSync(p);
-    const k = `${path.resolve(p)}:${st.size}:${st.mtimeMs}:${st.ino}`;
-    if (!hashCache) {
-        try {
-            hashCache = JSON.parse(fs.readFileSync(hashCacheFile, "utf8")) as Record<string, string>;
-        } catch {
-            hashCache = {};
-        }
-    }
-    let h = hashCache[k];
-    if (!h) {
-        h = sha256(fs.readFileSync(p));
-        for (const old of Object.keys(hashCache)) if (old.startsWith(`${path.resolve(p)}:`)) delete hashCache[old];
-        hashCache[k] = h;
-        try {
-            fs.mkdirSync(path.dirname(hashCacheFile), { recursive: true });
-            fs.writeFileSync(`${hashCacheFile}.${process.pid}`, JSON.stringify(hashCache));
-            fs.renameSync(`${hashCacheFile}.${process.pid}`, hashCacheFile);
-        } catch {
-            // A cache only: without it the next run hashes again.
-        }
-    }
-    return h;
-}
+/**
+ * A FileAsset that carries its sha256 in the asset's `hash` field of Pulumi's wire format. The engine hashes every
+ * asset without one on every run: for the binaries, about 1 GB read for a 3-master no-op preview. The hash is the
+ * one the engine would compute; without the field (another SDK) it computes it as before.
+ */
+const hashedFileAsset = (localPath: string, hash: string): pulumi.asset.FileAsset =>
+    Object.assign(new pulumi.asset.FileAsset(localPath), { hash: Promise.resolve(hash) });
 
 /**
  * One systemd service on one host over SSH. Binaries are staged with CopyToRemote (only when their
@@ -131,7 +109,7 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                     `${name}-${b.name}`,
                     {
                         connection: args.connection,
-                        source: new pulumi.asset.FileAsset(b.localPath),
+                        source: hashedFileAsset(b.localPath, b.sha256),
                         remotePath: `${paths.staging}/${b.name}`,
                         triggers: [b.sha256],
                     },

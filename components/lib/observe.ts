@@ -18,14 +18,15 @@ export interface ObservedHost {
 }
 
 /**
- * Runs the drift probe (and `extra` probe lines of the caller's, e.g. etcd's) on every host in parallel: the
- * observed state by host name and unit, each host's raw output, or one problem per host.
+ * Runs the drift probe (and `extra` probes of the caller's, e.g. etcd's) on every host in parallel: the observed
+ * state by host name and unit, each host's raw output, or one problem per host. On a host the probes run at the
+ * same time (`probeScript`), so the output's lines come in any order.
  */
 export async function observeDrift(
     hosts: ObservedHost[],
     privateKey: string,
     units: string[],
-    extra: (h: ObservedHost) => string = () => "",
+    extra: (h: ObservedHost) => string[] = () => [],
     timeoutMs = 20_000,
 ): Promise<{ observed: Record<string, Record<string, ObservedService>>; raw: Record<string, string>; problems: string[] }> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-observe-"));
@@ -62,7 +63,7 @@ export async function observeDrift(
                         const child = execFile("ssh", args, { encoding: "utf8", timeout: timeoutMs }, (e, stdout, stderr) =>
                             resolve(e ? { h, err: (stderr || e.message).trim().split("\n").slice(-1)[0] } : { h, out: stdout }),
                         );
-                        child.stdin?.end(probe + extra(h));
+                        child.stdin?.end(probeScript([probe, ...extra(h)]));
                     }),
             ),
         );
@@ -89,3 +90,10 @@ export async function observeDrift(
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }
+
+/**
+ * One script that runs independent probes at the same time and waits for all (each is mostly waiting: on systemd,
+ * etcd, a binary starting). Each probe's lines are whole lines, written by one command each.
+ */
+export const probeScript = (probes: string[]): string =>
+    probes.map((p) => `{\n${p.endsWith("\n") ? p : `${p}\n`}} &\n`).join("") + "wait\n";

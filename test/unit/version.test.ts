@@ -1,6 +1,8 @@
 // Kubernetes version changes against the version skew policy (pure).
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
+import * as fs from "node:fs";
 import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "../../components/lib/version";
 
 const key = "k8scp:kubernetesVersion";
@@ -10,6 +12,36 @@ test("version probe: the line kube-apiserver --version gives, or nothing where n
     assert.equal(parseVersionProbe("etcd-data yes\nkube-version Kubernetes v1.33.13\n"), "v1.33.13");
     assert.equal(parseVersionProbe("kube-version \n"), undefined);
     assert.equal(parseVersionProbe("kube-version Kubernetes garbage\n"), undefined);
+});
+
+test("version probe with the local binary known: a recorded, unchanged kube-apiserver is not started", () => {
+    const known = { sha256: "a".repeat(64), version: "1.34.4" };
+    const probe = renderVersionProbe(known);
+    // The probe reads the service step's records; run it against scratch copies of them (paths rewritten).
+    const dir = fs.mkdtempSync("/tmp/k8scp-version-");
+    try {
+        const bin = `${dir}/kube-apiserver`;
+        fs.writeFileSync(bin, '#!/bin/sh\necho "Kubernetes v1.33.13"\n', { mode: 0o755 });
+        const local = probe.replaceAll("/usr/local/bin/kube-apiserver", bin).replaceAll("/var/lib/k8scp", dir);
+        const run = () => parseVersionProbe(execFileSync("bash", ["-s"], { input: local, encoding: "utf8" }));
+        assert.equal(run(), "v1.33.13", "no records: the binary is asked");
+        const record = (sum: string) => {
+            fs.writeFileSync(`${dir}/kube-apiserver.service.sums`, `${sum}  ${bin}\n`);
+            fs.writeFileSync(
+                `${dir}/kube-apiserver.service.sums.stat`,
+                execFileSync("stat", ["-c", "%n %s %.9Y %i", bin], { encoding: "utf8" }),
+            );
+        };
+        record(known.sha256);
+        assert.equal(run(), "v1.34.4", "recorded with the local binary's sha256 and unchanged: the local version, not started");
+        record("b".repeat(64));
+        assert.equal(run(), "v1.33.13", "another binary was installed: asked");
+        record(known.sha256);
+        fs.appendFileSync(bin, "# replaced by hand\n");
+        assert.equal(run(), "v1.33.13", "the file changed since it was recorded: asked");
+    } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
 });
 
 test("version change: one minor release up is planned in the skew policy's order", () => {
