@@ -147,16 +147,19 @@ async function main() {
         );
     }
 
-    // The SDK records a stack trace for each promise it makes for a resource's outputs (thousands in a run; it shows
-    // them only in its report of leaked promises), and ts-node maps every frame through source maps: about 0.7 s of
-    // a no-op run on 2 cores. Traces are short while the resources are declared, and as before after that.
-    const depth = Error.stackTraceLimit;
+    // While the resources are declared, stack traces are V8's own, short and not mapped to TypeScript lines. The SDK
+    // records one for each promise it makes for an output (thousands in a run, shown only in its report of leaked
+    // promises) and two for each resource (its registration's call stack; not kept in the state), and ts-node's
+    // source-map-support maps every frame: about 1 s of a no-op run on 2 cores. Traces are as before after that.
+    const traces = { limit: Error.stackTraceLimit, prepare: Error.prepareStackTrace };
     Error.stackTraceLimit = 2;
+    Error.prepareStackTrace = undefined as unknown as typeof Error.prepareStackTrace;
     let cp: ControlPlane;
     try {
         cp = new ControlPlane("k8s", { config, sshPrivateKey, binDir: expandHome(binDir), observed, etcdJoining, etcdRestore });
     } finally {
-        Error.stackTraceLimit = depth;
+        Error.stackTraceLimit = traces.limit;
+        Error.prepareStackTrace = traces.prepare;
     }
     return {
         endpoint: cp.endpoint,
