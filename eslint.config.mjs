@@ -11,4 +11,10 @@ export default tseslint.config(
             "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
         },
     },
+    {
+        // CommonJS loaded by Node itself (scripts/transpile.js, ts-node's transpiler for the program).
+        files: ["**/*.js"],
+        languageOptions: { sourceType: "commonjs", globals: { require: "readonly", exports: "writable", module: "writable" } },
+        rules: { "@typescript-eslint/no-require-imports": "off" },
+    },
 );

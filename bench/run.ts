@@ -129,6 +129,8 @@ const env: NodeJS.ProcessEnv = {
     PULUMI_CONFIG_PASSPHRASE: "bench-passphrase",
 };
 const binDir = path.join(env.K8SCP_TOOLCHAIN_DIR!, "bin");
+/** What `pulumi up` runs with when no --parallel is given: scripts/env.sh's PULUMI_PARALLEL, else Pulumi's 4 per core. */
+const defaultParallel = env.PULUMI_PARALLEL ?? String(4 * os.cpus().length);
 
 function stampedUp(
     p: PulumiCli,
@@ -486,7 +488,8 @@ function writeReport() {
     L.push(`# Benchmark results`, "");
     L.push(
         `Machine: ${m.cpus} × ${m.cpuModel}, ${m.memGiB} GiB, ${m.os}, kernel ${m.kernel}. ${results.startedAt}. ` +
-            `Each figure: median (min–max) of ${RUNS} run${RUNS > 1 ? "s" : ""}${QUICK ? " (quick mode)" : ""}; seconds.`,
+            `Each figure: median (min–max) of ${RUNS} run${RUNS > 1 ? "s" : ""}${QUICK ? " (quick mode)" : ""}; seconds. ` +
+            `\`pulumi up\` without \`--parallel\` runs ${defaultParallel} steps at once (PULUMI_PARALLEL from scripts/env.sh).`,
         "",
     );
     L.push("## Cold deploy (fresh lab hosts, binaries copied)", "");
@@ -542,7 +545,9 @@ function writeReport() {
     }
     if (PARALLEL.length) {
         L.push("", "### `--parallel` (cold, 3 masters)", "", "| --parallel | pulumi up |", "|---|---|");
-        L.push(`| default (8) | ${fmt(results.cold.filter((c) => c.masters === 3 && !c.parallel).map((c) => c.seconds))} |`);
+        L.push(
+            `| default (${defaultParallel}) | ${fmt(results.cold.filter((c) => c.masters === 3 && !c.parallel).map((c) => c.seconds))} |`,
+        );
         for (const pv of PARALLEL)
             L.push(`| ${pv} | ${fmt(results.cold.filter((c) => c.masters === 3 && c.parallel === pv).map((c) => c.seconds))} |`);
     }

@@ -131,6 +131,10 @@ if K8SCP_TOOLCHAIN_DIR="$(k8scp_toolchain_dir)"; then
   export PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION=true
   export PULUMI_IGNORE_AMBIENT_PLUGINS=true
   k8scp_pulumi_logs
+  # Pulumi's default --parallel is 4 per core (8 here). The library's steps are SSH sessions and waits on hosts, not
+  # local work, and the services of a first install start on every master at once: 32 is this project's default
+  # (a cold 3-master deploy 82 s -> 64-72 s in the bench). --parallel still overrides it.
+  export PULUMI_PARALLEL="${PULUMI_PARALLEL:-32}"
   # The program is compiled without type checking, by SWC (tsconfig.pulumi.json; about 3.7 s of every preview on
   # 2 cores); npm run typecheck and npm test check the types. Pulumi.yaml's tsconfig option says so to current
   # language hosts; the one the toolchain builds (sdk v3.68.0) does not pass that option on, so it is said here,
