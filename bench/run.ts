@@ -10,7 +10,7 @@
 // Writes bench/results.json, bench/results.md and bench/deploy-time.png (gnuplot; skipped with a message when it
 // cannot be installed). Environment: BENCH_RUNS (default 3), BENCH_QUICK=1 (1 run, sizes 1 and 3),
 // BENCH_SIZES (e.g. "3,5"), BENCH_PARALLEL (extra cold 3-master runs with these --parallel values, e.g. "4,32"),
-// BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
+// BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_SETTLE (s, default 30), BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
@@ -32,6 +32,8 @@ const PARALLEL = (process.env.BENCH_PARALLEL ?? "").split(",").filter(Boolean).m
 const SKIP_BASELINE = process.env.BENCH_SKIP_BASELINE === "1";
 /** BENCH_WARM=0: skip the no-op, flag and takeover measurements (cold deploys only). */
 const WARM = process.env.BENCH_WARM !== "0";
+/** BENCH_SETTLE: seconds between a cold deploy's end and the no-op runs (after both leaders are elected). */
+const SETTLE_SECONDS = Math.max(0, Number(process.env.BENCH_SETTLE ?? 30));
 /** BENCH_TAKEOVER=0: skip the leader takeovers. */
 const TAKEOVER = process.env.BENCH_TAKEOVER !== "0";
 /** The Pulumi program to measure (default: this repo); for experiments with a modified copy of the library. */
@@ -421,7 +423,13 @@ async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
     fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
     fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
 
-    // No-op preview and up.
+    // No-op preview and up, on a settled cluster: both leaders elected, then a pause for the first minute's work of a
+    // new control plane (informer syncs, leader elections, etcd's first compactions) that a no-op run later in a
+    // cluster's life does not share its 2 cores with.
+    await step(`settle: leaders, then ${SETTLE_SECONDS} s`, async () => {
+        await cluster.leaders();
+        await sleep(SETTLE_SECONDS * 1000);
+    });
     const before = await allActiveSince(cluster);
     let t = Date.now();
     await step("no-op pulumi preview", () => p.ok(["preview", "--expect-no-changes"], 300_000));
