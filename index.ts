@@ -109,10 +109,11 @@ async function main() {
     let observed;
     let etcdJoining: string[] = [];
     let snapshots: Record<string, string> = {};
-    if (config.preflight && drift) {
-        const r = drift;
-        observed = r.observed;
-        const etcd: Record<string, ObservedEtcd> = Object.fromEntries(Object.entries(r.raw).map(([n, out]) => [n, parseEtcdProbe(out)]));
+    if (drift) {
+        observed = drift.observed;
+        const etcd: Record<string, ObservedEtcd> = Object.fromEntries(
+            Object.entries(drift.raw).map(([n, out]) => [n, parseEtcdProbe(out)]),
+        );
         const plan = planMembership(
             etcd,
             active,
@@ -121,7 +122,7 @@ async function main() {
         );
         // A version change: one minor release at a time, upward (the version skew policy), reviewed in the preview.
         const versions = planVersionChange(
-            Object.fromEntries(Object.entries(r.raw).map(([n, out]) => [n, parseVersionProbe(out)])),
+            Object.fromEntries(Object.entries(drift.raw).map(([n, out]) => [n, parseVersionProbe(out)])),
             config.kubernetesVersion,
             configKey(["kubernetesVersion"]),
         );
@@ -143,7 +144,7 @@ async function main() {
             }
         }
         snapshots = Object.fromEntries(
-            Object.entries(r.raw).map(([n, out]) => [n, /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || "none yet"]),
+            Object.entries(drift.raw).map(([n, out]) => [n, /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || "none yet"]),
         );
     }
 

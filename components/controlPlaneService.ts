@@ -65,7 +65,7 @@ export interface ControlPlaneServiceArgs {
  * asset without one on every run: for the binaries, about 1 GB read for a 3-master no-op preview. The hash is the
  * one the engine would compute; without the field (another SDK) it computes it as before.
  */
-const hashedFileAsset = (localPath: string, hash: string): pulumi.asset.FileAsset =>
+export const hashedFileAsset = (localPath: string, hash: string): pulumi.asset.FileAsset =>
     Object.assign(new pulumi.asset.FileAsset(localPath), { hash: Promise.resolve(hash) });
 
 /**

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Connection } from "./controlPlaneService";
+import { Connection, hashedFileAsset } from "./controlPlaneService";
 import { renderRestoreScript, renderResumeScript, restoreSnapshotPath } from "./lib/backup";
 import { renderEtcdHealthWait } from "./lib/etcd";
 import { Member, healthUrls, pkiFile, serviceNames } from "./lib/flags";
@@ -32,7 +32,7 @@ export class EtcdRestore extends pulumi.ComponentResource {
         const restored = args.masters.map(({ member, connection, after }) => {
             const copy = new command.remote.CopyToRemote(
                 `${name}-${member.name}-snapshot`,
-                { connection, source: new pulumi.asset.FileAsset(args.snapshot.path), remotePath: restoreSnapshotPath, triggers: [sha256] },
+                { connection, source: hashedFileAsset(args.snapshot.path, sha256), remotePath: restoreSnapshotPath, triggers: [sha256] },
                 { ...kept, dependsOn: after },
             );
             return new command.remote.Command(

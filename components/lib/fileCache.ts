@@ -22,10 +22,11 @@ const load = (): Record<string, string> => {
     return facts;
 };
 
-/** The key of one fact of one file, e.g. `sha256 /bin/etcd:26882210:1795426357000:1234`. */
-export function factKey(kind: string, file: string): string {
+/** The key of one fact of one file, e.g. `sha256 /bin/etcd:26882210:1795426357000:1234`, and what is kept under it. */
+function lookup(kind: string, file: string): { key: string; known: string | undefined } {
     const st = fs.statSync(file);
-    return `${kind} ${path.resolve(file)}:${st.size}:${st.mtimeMs}:${st.ino}`;
+    const key = `${kind} ${path.resolve(file)}:${st.size}:${st.mtimeMs}:${st.ino}`;
+    return { key, known: load()[key] };
 }
 
 function remember(kind: string, file: string, key: string, value: string): void {
@@ -45,8 +46,7 @@ function remember(kind: string, file: string, key: string, value: string): void 
 
 /** A fact of a file, from the cache while the file is unchanged, else computed (and kept). */
 export function fileFact(kind: string, file: string, compute: () => string): string {
-    const key = factKey(kind, file);
-    const known = load()[key];
+    const { key, known } = lookup(kind, file);
     if (known !== undefined) return known;
     const value = compute();
     remember(kind, file, key, value);
@@ -55,8 +55,7 @@ export function fileFact(kind: string, file: string, compute: () => string): str
 
 /** The same for a fact found asynchronously; a rejection is not kept. */
 export async function fileFactAsync(kind: string, file: string, compute: () => Promise<string>): Promise<string> {
-    const key = factKey(kind, file);
-    const known = load()[key];
+    const { key, known } = lookup(kind, file);
     if (known !== undefined) return known;
     const value = await compute();
     remember(kind, file, key, value);
