@@ -31,7 +31,9 @@ export function renderHaproxyConfig(a: { port: number; backends: Backend[] }): s
         "    option httpchk GET /readyz",
         "    http-check expect status 200",
         "    balance roundrobin",
-        "    default-server on-marked-down shutdown-sessions",
+        // No `on-marked-down shutdown-sessions`: an API server that drains before a restart fails /readyz on purpose
+        // while it still serves, and killing its sessions when it is marked down broke the requests in flight. It
+        // ends its own connections when it stops; clients of a host that died find out with their own health checks.
         ...servers,
         "",
     ].join("\n");

@@ -226,4 +226,6 @@ test("HAProxy sends TCP to every apiserver, checked on /readyz", () => {
     assert.match(cfg, /bind \*:6443/);
     assert.match(cfg, /option httpchk GET \/readyz/);
     for (const m of members) assert.match(cfg, new RegExp(`server ${m.name} ${m.address.replace(/\./g, "\\.")}:6443 check check-ssl`));
+    // A draining API server is marked down while it still serves: its sessions must not be killed then.
+    assert.doesNotMatch(cfg, /shutdown-sessions/);
 });
