@@ -19,7 +19,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { parseKubeconfig } from "../components/lib/kubeconfig";
 import { serviceNames } from "../components/lib/flags";
-import { Cluster, SERVICES, startReadyzProbe } from "../test/lib/cluster";
+import { Cluster, SERVICES, describeProbe, startReadyzProbe } from "../test/lib/cluster";
 import { Lab, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
@@ -472,7 +472,7 @@ async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
     results.flag.probes.push(pr.total);
     results.flag.restartedSchedulers.push(restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
     results.flag.others.push(restartsBetween(afterNoop, afterFlag) - restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
-    log(`flag rollout ${results.flag.seconds.at(-1)!.toFixed(1)} s; probes ${JSON.stringify(pr.codes)}`);
+    log(`flag rollout ${results.flag.seconds.at(-1)!.toFixed(1)} s; probes ${describeProbe(pr)}`);
 
     // Leader takeover.
     if (TAKEOVER)

@@ -313,9 +313,9 @@ export async function duringApiReads<T>(
         return await f();
     } finally {
         const r = await probe.stop();
-        log(`${what}: GET /api/v1/namespaces/default via the VIP: ${r.total} probes, ${r.failed} failed ${JSON.stringify(r.codes)}`);
+        log(`${what}: GET /api/v1/namespaces/default via the VIP: ${r.total} probes, ${r.failed} failed ${describeProbe(r)}`);
         assert.ok(r.total > 10, `${what}: too few probes (${r.total})`);
-        assert.equal(r.failed, 0, `${what}: failed API reads via the VIP: ${JSON.stringify(r.codes)}`);
+        assert.equal(r.failed, 0, `${what}: failed API reads via the VIP: ${describeProbe(r)}`);
     }
 }
 
@@ -331,24 +331,96 @@ export function healthyAt(runOutput: string, service: string, m: Member): number
  * the controller namespace, until stopped or `maxProbes` (a hard bound). `stop()` returns the HTTP codes seen.
  */
 export function startReadyzProbe(lab: Lab, vip: string, certDir: string, urlPath = "/readyz", intervalMs = 250, maxProbes = 2400) {
+    // One line per probe: HTTP code, curl's exit code, seconds it took, when it ended (epoch seconds).
     const script = [
         `for i in $(seq 1 ${maxProbes}); do`,
         `  [ -e ${certDir}/stop ] || [ ! -d ${certDir} ] && break`,
-        `  curl -s -o /dev/null -w '%{http_code}\\n' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443${urlPath} || true`,
+        `  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443${urlPath}); rc=$?`,
+        `  set -- $out`,
+        `  echo "\${1:-000} $rc \${2:-0} $EPOCHREALTIME"`,
         `  sleep ${intervalMs / 1000}`,
         `done`,
     ].join("\n");
     const done = lab.inCtl("bash", ["-c", script], { timeoutMs: maxProbes * (intervalMs + 2500) + 10_000 });
     return {
-        /** Stops the probe (idempotent) and returns what it saw. */
-        async stop(): Promise<{ total: number; failed: number; codes: Record<string, number> }> {
+        /**
+         * Stops the probe (idempotent) and returns what it saw: the HTTP codes, and for each failed probe what curl
+         * said, how long it took and when (seconds since the probe started).
+         */
+        async stop(): Promise<ProbeResult> {
             if (fs.existsSync(certDir)) fs.writeFileSync(path.join(certDir, "stop"), "");
             const r = await done;
             fs.rmSync(path.join(certDir, "stop"), { force: true });
-            const lines = r.stdout.trim().split("\n").filter(Boolean);
-            const codes: Record<string, number> = {};
-            for (const c of lines) codes[c] = (codes[c] ?? 0) + 1;
-            return { total: lines.length, failed: lines.filter((c) => c !== "200").length, codes };
+            return parseProbeLines(r.stdout);
         },
     };
+}
+
+/**
+ * Starts `count` slow writes via the VIP, one after another, so that round robin puts one on each API server: a
+ * dry-run ConfigMap create whose 600 kB body curl uploads at 50 kB/s, so each is in flight for about 12 s. An API
+ * server stopped meanwhile drains: it must finish the write it is receiving, and the load balancer must not cut it
+ * when it takes that server out. `wait()` returns one line per write: `<HTTP code> <bytes sent> <curl exit>`.
+ */
+export function startSlowWrites(lab: Lab, vip: string, certDir: string, count = 3) {
+    const body = path.join(certDir, "slow-write.json");
+    const data = { apiVersion: "v1", kind: "ConfigMap", metadata: { name: "slow-write" }, data: { k: "x".repeat(600_000) } };
+    fs.writeFileSync(body, JSON.stringify(data));
+    const url = `https://${vip}:6443/api/v1/namespaces/default/configmaps?dryRun=All`;
+    const script = [
+        `for i in $(seq 1 ${count}); do`,
+        `  curl -s -o /dev/null -w '%{http_code} %{size_upload} %{exitcode}\n' --limit-rate 50k --max-time 60 -X POST -H 'Content-Type: application/json' --data-binary @${body} --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem '${url}' &`,
+        `  sleep 0.3`,
+        `done`,
+        `wait`,
+    ].join("\n");
+    const done = lab.inCtl("bash", ["-c", script], { timeoutMs: 90_000 });
+    return {
+        size: fs.statSync(body).size,
+        async wait(): Promise<string[]> {
+            const r = await done;
+            fs.rmSync(body, { force: true });
+            return r.stdout.trim().split("\n").filter(Boolean);
+        },
+    };
+}
+
+export interface ProbeResult {
+    total: number;
+    failed: number;
+    codes: Record<string, number>;
+    /** One line per failed probe, e.g. `HTTP 000, curl exit 28 (timeout), 2.00 s, at 41.3 s (21:16:57.921 UTC)`. */
+    failures: string[];
+}
+
+const curlErrors: Record<string, string> = {
+    "7": "connection refused",
+    "16": "HTTP/2 stream or connection closed",
+    "28": "timeout",
+    "35": "TLS handshake failed",
+    "52": "empty reply",
+    "56": "connection reset",
+};
+
+/** Parses the probe's lines (`<http code> <curl exit> <seconds taken> <epoch seconds when it ended>`). */
+export function parseProbeLines(stdout: string): ProbeResult {
+    const lines = stdout.trim().split("\n").filter(Boolean);
+    const codes: Record<string, number> = {};
+    const failures: string[] = [];
+    const t0 = Number(lines[0]?.split(" ")[3]);
+    for (const line of lines) {
+        const [code, rc, took, end] = line.split(" ");
+        codes[code] = (codes[code] ?? 0) + 1;
+        if (code === "200") continue;
+        const why = rc === "0" ? "" : `, curl exit ${rc}${curlErrors[rc] ? ` (${curlErrors[rc]})` : ""}`;
+        failures.push(
+            `HTTP ${code}${why}, ${Number(took).toFixed(2)} s, at ${(Number(end) - t0).toFixed(1)} s (${new Date(Number(end) * 1000).toISOString().slice(11, 23)} UTC)`,
+        );
+    }
+    return { total: lines.length, failed: failures.length, codes, failures };
+}
+
+/** A probe result for a message: the codes, then each failure on its own line. */
+export function describeProbe(r: ProbeResult): string {
+    return [JSON.stringify(r.codes), ...r.failures.map((f) => `  ${f}`)].join("\n");
 }
