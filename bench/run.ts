@@ -17,9 +17,8 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { parseKubeconfig } from "../components/lib/kubeconfig";
 import { serviceNames } from "../components/lib/flags";
-import { Cluster, SERVICES, describeProbe, startReadyzProbe } from "../test/lib/cluster";
+import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } from "../test/lib/cluster";
 import { Lab, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
@@ -417,11 +416,7 @@ async function takeover(lab: Lab, cluster: Cluster, lease: string, service: stri
 
 async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
     const certDir = path.join(work, `probe-${r}`);
-    const admin = parseKubeconfig(fs.readFileSync(cluster.adminKubeconfig, "utf8"));
-    fs.mkdirSync(certDir, { mode: 0o700, recursive: true });
-    fs.writeFileSync(path.join(certDir, "ca.pem"), admin.caCertPem);
-    fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
-    fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
+    writeAdminCerts(fs.readFileSync(cluster.adminKubeconfig, "utf8"), certDir);
 
     // No-op preview and up, on a settled cluster: both leaders elected, then a pause for the first minute's work of a
     // new control plane (informer syncs, leader elections, etcd's first compactions) that a no-op run later in a

@@ -289,12 +289,20 @@ export class Cluster {
  */
 export function writeAdminFiles(adminKubeconfig: string, kubeconfigFile: string, certDir: string): void {
     fs.writeFileSync(kubeconfigFile, adminKubeconfig, { mode: 0o600 });
+    writeAdminCerts(adminKubeconfig, certDir);
+}
+
+/** Writes the CA, client certificate and key of an admin kubeconfig to `certDir`, as `adminTls` names them. */
+export function writeAdminCerts(adminKubeconfig: string, certDir: string): void {
     const admin = parseKubeconfig(adminKubeconfig);
-    fs.mkdirSync(certDir, { mode: 0o700 });
+    fs.mkdirSync(certDir, { mode: 0o700, recursive: true });
     fs.writeFileSync(path.join(certDir, "ca.pem"), admin.caCertPem);
     fs.writeFileSync(path.join(certDir, "admin.pem"), admin.clientCertPem);
     fs.writeFileSync(path.join(certDir, "admin-key.pem"), admin.clientKeyPem, { mode: 0o600 });
 }
+
+/** curl's options for a request to the API as the admin, with the files `writeAdminCerts` wrote to `certDir`. */
+const adminTls = (certDir: string) => `--cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem`;
 
 /**
  * Runs `f` while an API read (GET /api/v1/namespaces/default, as clients see the API) goes to the VIP every 250 ms,
@@ -335,7 +343,7 @@ export function startReadyzProbe(lab: Lab, vip: string, certDir: string, urlPath
     const script = [
         `for i in $(seq 1 ${maxProbes}); do`,
         `  [ -e ${certDir}/stop ] || [ ! -d ${certDir} ] && break`,
-        `  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 2 --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem https://${vip}:6443${urlPath}); rc=$?`,
+        `  out=$(curl -s -o /dev/null -w '%{http_code} %{time_total}' --max-time 2 ${adminTls(certDir)} https://${vip}:6443${urlPath}); rc=$?`,
         `  set -- $out`,
         `  echo "\${1:-000} $rc \${2:-0} $EPOCHREALTIME"`,
         `  sleep ${intervalMs / 1000}`,
@@ -345,7 +353,7 @@ export function startReadyzProbe(lab: Lab, vip: string, certDir: string, urlPath
     return {
         /**
          * Stops the probe (idempotent) and returns what it saw: the HTTP codes, and for each failed probe what curl
-         * said, how long it took and when (seconds since the probe started).
+         * said, how long it took and when (seconds after the first probe ended, and the UTC time).
          */
         async stop(): Promise<ProbeResult> {
             if (fs.existsSync(certDir)) fs.writeFileSync(path.join(certDir, "stop"), "");
@@ -369,7 +377,7 @@ export function startSlowWrites(lab: Lab, vip: string, certDir: string, count = 
     const url = `https://${vip}:6443/api/v1/namespaces/default/configmaps?dryRun=All`;
     const script = [
         `for i in $(seq 1 ${count}); do`,
-        `  curl -s -o /dev/null -w '%{http_code} %{size_upload} %{exitcode}\n' --limit-rate 50k --max-time 60 -X POST -H 'Content-Type: application/json' --data-binary @${body} --cacert ${certDir}/ca.pem --cert ${certDir}/admin.pem --key ${certDir}/admin-key.pem '${url}' &`,
+        `  curl -s -o /dev/null -w '%{http_code} %{size_upload} %{exitcode}\n' --limit-rate 50k --max-time 60 -X POST -H 'Content-Type: application/json' --data-binary @${body} ${adminTls(certDir)} '${url}' &`,
         `  sleep 0.3`,
         `done`,
         `wait`,
