@@ -136,9 +136,10 @@ if K8SCP_TOOLCHAIN_DIR="$(k8scp_toolchain_dir)"; then
   # (a cold 3-master deploy 82 s -> 64-72 s in the bench). --parallel still overrides it.
   export PULUMI_PARALLEL="${PULUMI_PARALLEL:-32}"
   # The program is compiled without type checking, by Sucrase (tsconfig.pulumi.json, scripts/transpile.js; about
-  # 3 s of every preview on 2 cores); npm run typecheck and npm test check the types. Pulumi.yaml's tsconfig option says so to current
-  # language hosts; the one the toolchain builds (sdk v3.68.0) does not pass that option on, so it is said here,
-  # as an absolute path: the test programs in test/ have no tsconfig of their own and are compiled the same way.
+  # 3 s of every preview on 2 cores); npm run typecheck and npm test check the types. Pulumi.yaml's tsconfig option
+  # says so to current language hosts; the one the toolchain builds (sdk v3.68.0) does not pass that option on, so it
+  # is said here, as an absolute path: the test programs in test/ have no tsconfig of their own and are compiled the
+  # same way.
   export PULUMI_NODEJS_TSCONFIG_PATH="${PULUMI_NODEJS_TSCONFIG_PATH:-$K8SCP_REPO/tsconfig.pulumi.json}"
   export PULUMI_NODEJS_TRANSPILE_ONLY="${PULUMI_NODEJS_TRANSPILE_ONLY:-true}"
   mkdir -p "$K8SCP_REPO/.state/backend" 2>/dev/null || true

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { serviceNames } from "../../components/lib/flags";
 import { Cluster, SERVICES, describeProbe, healthyAt, startReadyzProbe, startSlowWrites, writeAdminFiles } from "../lib/cluster";
-import { repo, run, until } from "../lib/lab";
+import { repo, run, sleep, until } from "../lib/lab";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
@@ -102,7 +102,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             const down = masters[2];
             // Writes in flight on every API server when one of them is stopped: the stopped one drains its write.
             const writes = startSlowWrites(lab, lab.vip, certDir);
-            await new Promise((r) => setTimeout(r, 2000));
+            await sleep(2000);
             // A real read (not /readyz: a draining apiserver answers /readyz with 500 by design, to be drained).
             const probe = startReadyzProbe(lab, lab.vip, certDir, "/api/v1/namespaces/kube-system");
             await lab.sshOk(down.address, `sudo -n systemctl stop ${[...SERVICES].reverse().join(" ")}`);

@@ -290,7 +290,7 @@ test(
                 assert.match(preview, /n3 is gone: its resources are dropped without contacting 10\.213\.0\.13/);
                 assert.match(preview, /etcd member n3 \(https:\/\/10\.213\.0\.13:2380\) left the config: it is removed through n1/);
                 assert.match(preview, /joining the running etcd cluster with member add, one at a time: n4/);
-                // From this edit on, the masters are n1, n2 and n4 (n3 is dead): the checks after a failure here too.
+                // From this edit on the masters are n1, n2 and n4 (n3 is dead), also for the checks after a failed up.
                 cluster = clusterOf([n1, n2, n4]);
                 const up = await withProbe("dead master replaced", () =>
                     step("pulumi up (n3 gone, n4 joins)", () =>

@@ -21,8 +21,9 @@ test("transpiled program files keep each throw and each function on its TypeScri
     const files = ["index.ts", ...programFiles("components")];
     let checked = 0;
     for (const f of files) {
-        const src = fs.readFileSync(path.join(root, f), "utf8").split("\n");
-        const out = transpiler.transpile(src.join("\n"), { fileName: path.join(root, f) }).outputText.split("\n");
+        const text = fs.readFileSync(path.join(root, f), "utf8");
+        const src = text.split("\n");
+        const out = transpiler.transpile(text, { fileName: path.join(root, f) }).outputText.split("\n");
         src.forEach((line, i) => {
             // The imports transform writes an imported class as `(0, _module.Name)`: the keyword and the name stay.
             const m = /\b(throw new|function|class)\s+(\w+)/.exec(line);
