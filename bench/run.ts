@@ -22,6 +22,7 @@ import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } f
 import { Lab, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
+import { CpuUsed, cpuUsed, readCpu } from "./cpu";
 import { CATEGORIES, Span, byCategory, parseStamped } from "./events";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -84,6 +85,8 @@ interface ColdRun {
     resources: number;
     /** Every service command, seconds from the CLI's start: [name, step start, process start, healthy, step end]. */
     timeline: [string, number, number | null, number | null, number][];
+    /** CPU seconds used during the `up` (bench/cpu.ts); absent in results of runs before it was measured. */
+    cpu?: CpuUsed;
 }
 
 const results = {
@@ -93,7 +96,7 @@ const results = {
     runs: RUNS,
     sizes: SIZES,
     cold: [] as ColdRun[],
-    baseline: [] as { masters: number; seconds: number; phases: Record<string, number> }[],
+    baseline: [] as { masters: number; seconds: number; phases: Record<string, number>; cpu?: CpuUsed }[],
     noop: { preview: [] as Samples, up: [] as Samples, restarts: [] as Samples, previewNoPreflight: [] as Samples },
     flag: {
         seconds: [] as Samples,
@@ -283,6 +286,11 @@ function analyse(file: string, seconds: number, masters: number, starts: Record<
     };
 }
 
+/** The lab's nodes, whose cgroups hold the hosts' CPU. */
+const labNodes = (lab: Lab) => [...lab.masters.map((m) => m.name), "lb"];
+const describeCpu = (c: CpuUsed) =>
+    `CPU ${c.total.toFixed(1)} s` + (c.hosts !== undefined ? ` (hosts ${c.hosts.toFixed(1)}, controller ${c.controller!.toFixed(1)})` : "");
+
 // ---------------------------------------------------------------------------------------------------------------
 async function coldOurs(n: number, r: number, parallel?: number, warm?: (lab: Lab, p: PulumiCli, cluster: Cluster) => Promise<void>) {
     const lab = await step(`lab down, up ${n} (fresh hosts)`, () => freshLab(n));
@@ -292,19 +300,23 @@ async function coldOurs(n: number, r: number, parallel?: number, warm?: (lab: La
     const p = new PulumiCli(lab, env, PROGRAM_DIR, stack, cfgFile);
     await p.ok(["stack", "init"], 120_000);
     const events = path.join(work, `${stack}.up.jsonl`);
+    const nodes = labNodes(lab);
+    const cpu0 = readCpu(nodes);
     const t0 = Date.now() / 1000;
     const up = await step(`cold pulumi up, ${n} masters${parallel ? `, --parallel ${parallel}` : ""} (run ${r + 1}/${RUNS})`, () =>
         stampedUp(p, parallel ? ["--parallel", String(parallel)] : [], events),
     );
+    const cpu = cpuUsed(cpu0, readCpu(nodes), nodes);
     assert.equal(up.status, 0, `pulumi up failed:\n${up.stderr.slice(-3000)}\n(events: ${events})`);
-    const cold = analyse(events, up.seconds, n, await execStarts(lab), t0, parallel);
+    const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, parallel), cpu };
     results.cold.push(cold);
     log(
         `cold up ${n} masters: ${up.seconds.toFixed(1)} s; ` +
             Object.entries(cold.exclusive)
                 .map(([k, v]) => `${k} ${v.toFixed(1)}`)
                 .join(", ") +
-            `; start-up ${(cold.cliStartup + cold.programStartup).toFixed(1)}; apiserver chain ${cold.apiserverChain.toFixed(1)}`,
+            `; start-up ${(cold.cliStartup + cold.programStartup).toFixed(1)}; apiserver chain ${cold.apiserverChain.toFixed(1)}; ` +
+            describeCpu(cpu),
     );
     const adminKubeconfig = path.join(work, `${stack}.admin.kubeconfig`);
     const outputs = await p.outputs();
@@ -336,11 +348,14 @@ async function baseline(n: number, r: number) {
     writeBaselinePlan(plan, lab.masters, lab.vip);
     const script = path.join(benchDir, "runbook-baseline.sh");
     const benv = { ...env, SSH_KEY: lab.json.sshKeyPath, KNOWN_HOSTS: lab.json.knownHostsFile, SSH_USER: lab.sshUser, BIN_DIR: binDir };
+    const nodes = labNodes(lab);
+    const cpu0 = readCpu(nodes);
     const t0 = Date.now();
     const res = await step(`runbook baseline, ${n} masters (run ${r + 1}/${RUNS})`, () =>
         lab.inCtl("bash", [script, "up", plan], { env: benv, timeoutMs: 1_200_000 }),
     );
     const seconds = secs(Date.now() - t0);
+    const cpu = cpuUsed(cpu0, readCpu(nodes), nodes);
     fs.writeFileSync(path.join(work, `baseline-${n}-r${r}.log`), res.stdout + res.stderr);
     assert.equal(res.status, 0, `baseline failed:\n${(res.stdout + res.stderr).slice(-3000)}`);
     const phases: Record<string, number> = {};
@@ -348,8 +363,8 @@ async function baseline(n: number, r: number) {
         /\[baseline\] (pki and kubeconfigs|copies|services started|load balancer up)(?: done)? in ([\d.]+) s/g,
     ))
         phases[m[1]] = Number(m[2]);
-    results.baseline.push({ masters: n, seconds, phases });
-    log(`baseline ${n} masters: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}`);
+    results.baseline.push({ masters: n, seconds, phases, cpu });
+    log(`baseline ${n} masters: ${seconds.toFixed(1)} s ${JSON.stringify(phases)}; ${describeCpu(cpu)}`);
     const c = await step("baseline clean", () => lab.inCtl("bash", [script, "clean", plan], { env: benv, timeoutMs: 300_000 }));
     assert.equal(c.status, 0, `baseline clean:\n${c.stdout}${c.stderr}`);
     const cluster = new Cluster(lab, lab.masters, binDir, "", log);
@@ -511,6 +526,38 @@ function writeReport() {
             `Growth 3 → 5 masters: ×${(med(5)! / med(3)!).toFixed(2)} (linear would be ×${(5 / 3).toFixed(2)}): ${med(5)! / med(3)! < 5 / 3 ? "under linear" : "NOT under linear"}.`,
         );
     if (PROGRAM_DIR !== repo) L.push("", `Program measured: ${PROGRAM_DIR} (not this repository).`);
+    const withCpu = [...results.cold.filter((c) => !c.parallel), ...results.baseline].filter((c) => c.cpu);
+    if (withCpu.length) {
+        const cores = Number(m.cpus);
+        L.push(
+            "",
+            `### CPU used by a cold deploy (seconds of the machine's ${cores} cores; lab hosts from their cgroups, the controller is the rest)`,
+            "",
+        );
+        L.push(`| | ${SIZES.map((n) => `${n} master${n > 1 ? "s" : ""}`).join(" | ")} |`, `|---|${SIZES.map(() => "---|").join("")}`);
+        const runs = [
+            ["ours", results.cold.filter((c) => !c.parallel)],
+            ["baseline", results.baseline],
+        ] as const;
+        for (const [who, list] of runs) {
+            const cpuRow = (name: string, f: (x: { seconds: number; cpu: CpuUsed }) => number | undefined, digits = 1) =>
+                L.push(
+                    `| ${who}: ${name} | ${SIZES.map((n) =>
+                        fmt(
+                            list
+                                .filter((x) => x.masters === n && x.cpu)
+                                .map((x) => f({ seconds: x.seconds, cpu: x.cpu! }))
+                                .filter((v): v is number => v !== undefined),
+                            digits,
+                        ),
+                    ).join(" | ")} |`,
+                );
+            cpuRow("all", (x) => x.cpu.total);
+            cpuRow("share of the cores, %", (x) => (100 * x.cpu.total) / (x.seconds * cores), 0);
+            cpuRow("lab hosts", (x) => x.cpu.hosts);
+            cpuRow("controller (CLI, program, plugins, ssh, openssl)", (x) => x.cpu.controller);
+        }
+    }
     L.push("", "### Where a cold `pulumi up` goes (wall seconds, each instant attributed to one category)", "");
     const cats = ["CLI start-up", "program start-up (config, preflight, drift probe)", ...CATEGORIES, "idle"];
     L.push(`| | ${SIZES.map((n) => `${n} master${n > 1 ? "s" : ""}`).join(" | ")} |`, `|---|${SIZES.map(() => "---|").join("")}`);
