@@ -204,10 +204,13 @@ write_manifest() {
   k8scp_toolchain_versions >"$TC/versions.txt"
 }
 
-# prune : remove other assembled toolchain dirs (hard links and a plugin home: cheap to make again) and
-# component builds the current sources do not use that were built more than 14 days ago.
+# prune : remove other assembled toolchain dirs (hard links and a plugin home: cheap to make again),
+# component builds the current sources do not use that were built more than 14 days ago, and entries of
+# Node's compile cache (scripts/env.sh; one per module file and checkout, never removed by Node) written
+# more than 14 days ago (Node writes them again when needed).
 prune() {
   local d c keep
+  if [ -d "$CACHE/node-compile-cache" ]; then find "$CACHE/node-compile-cache" -type f -mtime +14 -delete 2>/dev/null || true; fi
   for d in "$CACHE"/toolchain/*/; do
     d="${d%/}"
     [ "$d" = "$TC" ] || rm -rf "$d"
