@@ -103,16 +103,27 @@ export function repairMarker(o: ObservedStep | undefined): string {
 
 /**
  * Script lines (for create and update) that record what a step wrote and its marker. `written` are absolute
- * paths; the recorded sums are what the probe checks.
+ * paths, hashed here; `verified` are files the script has just checked against a known sha256 (the installed
+ * binaries: hundreds of MB a master), recorded with that sum instead of being read again. The recorded sums are
+ * what the probe checks.
  */
-export function recordLines(unit: string, step: "service" | "files", written: string[], marker: string): string {
+export function recordLines(
+    unit: string,
+    step: "service" | "files",
+    written: string[],
+    marker: string,
+    verified: { path: string; sha256: string }[] = [],
+): string {
     const f = recordFiles(unit, step);
+    const all = [...written, ...verified.map((v) => v.path)].map((w) => `'${w}'`).join(" ");
+    const sums = [
+        ...(written.length ? [`sha256sum ${written.map((w) => `'${w}'`).join(" ")}`] : []),
+        ...verified.map((v) => `echo '${v.sha256}  ${v.path}'`),
+    ];
     return [
         `install -d -m 0755 -o root -g root ${stateDir}`,
-        written.length
-            ? `sha256sum ${written.map((w) => `'${w}'`).join(" ")} > ${f.sums}.tmp && mv -f ${f.sums}.tmp ${f.sums}`
-            : `: > ${f.sums}`,
-        written.length ? `stat -c '${statFormat}' ${written.map((w) => `'${w}'`).join(" ")} > ${f.sums}.stat` : `rm -f ${f.sums}.stat`,
+        sums.length ? `{ ${sums.join("; ")}; } > ${f.sums}.tmp && mv -f ${f.sums}.tmp ${f.sums}` : `: > ${f.sums}`,
+        all ? `stat -c '${statFormat}' ${all} > ${f.sums}.stat` : `rm -f ${f.sums}.stat`,
         `chmod 0600 ${f.sums}`,
         marker ? `echo ${marker} > ${f.marker}` : `rm -f ${f.marker}`,
     ].join("\n");

@@ -158,7 +158,14 @@ ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
 ${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
 systemctl daemon-reload
 systemctl enable --no-reload "$svc.service" >/dev/null 2>&1
-${recordLines(s.name, "service", [unitPath, ...s.binaries.map((b) => installedBinary(b.name)), ...s.files.map((f) => f.path)], s.repairMarker ?? "")}
+${recordLines(
+    s.name,
+    "service",
+    [unitPath, ...s.files.map((f) => f.path)],
+    s.repairMarker ?? "",
+    // put_bin above has checked every installed binary against its sha256 (or exited).
+    s.binaries.map((b) => ({ path: installedBinary(b.name), sha256: b.sha256 })),
+)}
 
 if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bootstrapWithoutWait : s.bootstrapWithoutWait ? "true" : "false"}; then
   systemctl restart --no-block "$svc.service"

@@ -75,3 +75,35 @@ test(
         }
     },
 );
+
+test(
+    "record lines: a verified file (an installed binary) is recorded with its known sum, and an edit of it is drift",
+    { skip: process.getuid?.() !== 0 && "needs root (writes /var/lib/k8scp)" },
+    () => {
+        const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-drift-"));
+        const unit = `k8scp-drift-verified-${process.pid}`;
+        try {
+            const unitFile = path.join(dir, "unit.service");
+            const bin = path.join(dir, "bin");
+            fs.writeFileSync(unitFile, "[Service]\n");
+            fs.writeFileSync(bin, "binary bytes\n");
+            const sum = execFileSync("sha256sum", [bin], { encoding: "utf8" }).split(" ")[0];
+            const record = (sha256: string) =>
+                execFileSync("bash", ["-c", recordLines(unit, "files", [unitFile], "", [{ path: bin, sha256 }])]);
+            const probe = () =>
+                parseDriftProbe(execFileSync("bash", ["-s"], { input: renderDriftProbe([unit]), encoding: "utf8" }), [unit])[unit].files;
+            // The known sum is what is recorded (the script does not read the file again).
+            record(sum);
+            const sums = fs.readFileSync(recordFiles(unit, "files").sums, "utf8").trim().split("\n").sort();
+            assert.deepEqual(sums, [`${sum}  ${bin}`, execFileSync("sha256sum", [unitFile], { encoding: "utf8" }).trim()].sort());
+            assert.equal(probe().state, "ok");
+            fs.writeFileSync(`${bin}.new`, "other bytes\n");
+            fs.renameSync(`${bin}.new`, bin);
+            assert.equal(probe().state, "drift", "the binary was replaced");
+            assert.match(probe().detail, new RegExp(`${bin}: FAILED`));
+        } finally {
+            fs.rmSync(dir, { recursive: true, force: true });
+            for (const x of fs.readdirSync(stateDir).filter((n) => n.startsWith(unit))) fs.rmSync(path.join(stateDir, x));
+        }
+    },
+);
