@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { usages } from "./lib/pki";
+import { KeyAlgorithm, defaultKeyAlgorithm, usages } from "./lib/pki";
+import { newPrivateKey } from "./privateKey";
 
 /** The CA that signs: a PrivateCA, or the PEMs of one (e.g. from a StackReference). */
 export interface SigningCA {
@@ -24,6 +25,8 @@ export interface ClientCertArgs {
     validityHours?: pulumi.Input<number>;
     /** Re-issue when within this many hours of expiry. Default: 720 (30 days). */
     earlyRenewalHours?: pulumi.Input<number>;
+    /** Algorithm of the key when it is made (an existing key is kept when this changes). Default: "ECDSA-P256". */
+    keyAlgorithm?: KeyAlgorithm;
 }
 
 /** A key pair and a certificate signed locally by a CA: every identity of the control plane is one. */
@@ -37,11 +40,7 @@ export class ClientCert extends pulumi.ComponentResource {
 
     constructor(name: string, args: ClientCertArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:ClientCert", name, {}, opts);
-        const key = new tls.PrivateKey(
-            `${name}-key`,
-            { algorithm: "RSA", rsaBits: 2048 },
-            { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
-        );
+        const key = newPrivateKey(`${name}-key`, args.keyAlgorithm ?? defaultKeyAlgorithm, { parent: this });
         const csr = new tls.CertRequest(
             `${name}-csr`,
             {

@@ -1,7 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
-import * as tls from "@pulumi/tls";
 import { ApiServerLoadBalancer } from "./apiServerLoadBalancer";
 import { EtcdRestore } from "./etcdRestore";
 import { ClientCert } from "./clientCert";
@@ -9,6 +8,7 @@ import { Connection } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
 import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
+import { newPrivateKey } from "./privateKey";
 import { ClusterConfig } from "./lib/config";
 import { ObservedService } from "./lib/drift";
 import { renderEtcdHealthWait, renderMembershipScript } from "./lib/etcd";
@@ -84,7 +84,11 @@ export class ControlPlane extends pulumi.ComponentResource {
         // CAs are never re-issued by a routine run: a new CA rolled out master by master would split trust (etcd
         // peers, kubeconfigs) halfway through. Their expiry is an output and warned about; rotation is a procedure.
         const ca = (id: string, commonName: string) => {
-            const authority = new PrivateCA(`${name}-${id}`, { commonName, validityHours: c.caValidityHours, earlyRenewalHours: 0 }, child);
+            const authority = new PrivateCA(
+                `${name}-${id}`,
+                { commonName, validityHours: c.caValidityHours, earlyRenewalHours: 0, algorithm: c.keyAlgorithm },
+                child,
+            );
             authority.notAfter.apply((t) => {
                 const days = (Date.parse(t) - Date.now()) / 86_400_000;
                 if (days < 365)
@@ -98,11 +102,7 @@ export class ControlPlane extends pulumi.ComponentResource {
         const kubernetesCA = ca("kubernetes-ca", "kubernetes-ca");
         const etcdCA = ca("etcd-ca", "etcd-ca");
         const frontProxyCA = ca("front-proxy-ca", "front-proxy-ca");
-        const saKey = new tls.PrivateKey(
-            `${name}-service-account-key`,
-            { algorithm: "RSA", rsaBits: 2048 },
-            { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
-        );
+        const saKey = newPrivateKey(`${name}-service-account-key`, c.keyAlgorithm, { parent: this });
         const encryptionKey = new random.RandomBytes(
             `${name}-secrets-encryption-key`,
             { length: 32 },
@@ -173,6 +173,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     kubernetesVersion: c.kubernetesVersion,
                     certValidityHours: c.certValidityHours,
                     certEarlyRenewalHours: c.certEarlyRenewalHours,
+                    keyAlgorithm: c.keyAlgorithm,
                     extraArgs: {
                         etcd: c.etcd.extraArgs,
                         apiserver: c.apiserver.extraArgs,
@@ -231,7 +232,13 @@ export class ControlPlane extends pulumi.ComponentResource {
 
         const admin = new ClientCert(
             `${name}-admin`,
-            { ca: kubernetesCA, ...identities.admin, validityHours: c.certValidityHours, earlyRenewalHours: c.certEarlyRenewalHours },
+            {
+                ca: kubernetesCA,
+                ...identities.admin,
+                validityHours: c.certValidityHours,
+                earlyRenewalHours: c.certEarlyRenewalHours,
+                keyAlgorithm: c.keyAlgorithm,
+            },
             child,
         );
         const adminKubeconfig = new Kubeconfig(

@@ -6,7 +6,7 @@ import { Connection, ControlPlaneService } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
 import { ObservedService } from "./lib/drift";
 import { Member } from "./lib/flags";
-import { apiserverSans, etcdMemberSans, identities } from "./lib/pki";
+import { KeyAlgorithm, apiserverSans, etcdMemberSans, identities } from "./lib/pki";
 import { SnapshotSettings, defaultSnapshots, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./lib/backup";
 import { renderJoinScript } from "./lib/etcd";
 import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./lib/scripts";
@@ -43,6 +43,8 @@ export interface MasterNodeArgs {
     /** Leaf certificate validity and renewal window, in hours. Defaults: 8760 and 720. */
     certValidityHours?: number;
     certEarlyRenewalHours?: number;
+    /** Algorithm of this master's keys when they are made (existing keys are kept). Default: "ECDSA-P256". */
+    keyAlgorithm?: KeyAlgorithm;
     extraArgs?: {
         etcd?: Record<string, string>;
         apiserver?: Record<string, string>;
@@ -135,10 +137,18 @@ export class MasterNode extends pulumi.ComponentResource {
             return;
         }
         const kept = { parent: this, retainOnDelete: true };
-        const cert = (id: string, a: Omit<ConstructorParameters<typeof ClientCert>[1], "validityHours" | "earlyRenewalHours">) =>
+        const cert = (
+            id: string,
+            a: Omit<ConstructorParameters<typeof ClientCert>[1], "validityHours" | "earlyRenewalHours" | "keyAlgorithm">,
+        ) =>
             new ClientCert(
                 `${name}-${id}`,
-                { ...a, validityHours: args.certValidityHours, earlyRenewalHours: args.certEarlyRenewalHours },
+                {
+                    ...a,
+                    validityHours: args.certValidityHours,
+                    earlyRenewalHours: args.certEarlyRenewalHours,
+                    keyAlgorithm: args.keyAlgorithm,
+                },
                 child,
             );
         const k8sCA = args.pki.kubernetesCA;

@@ -1,5 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
+import { KeyAlgorithm, defaultKeyAlgorithm } from "./lib/pki";
+import { newPrivateKey } from "./privateKey";
 
 export interface PrivateCAArgs {
     /** Subject CN of the CA, e.g. "kubernetes-ca". */
@@ -10,8 +12,11 @@ export interface PrivateCAArgs {
     validityHours?: pulumi.Input<number>;
     /** Re-issue when within this many hours of expiry. Default: 8760 (one year). */
     earlyRenewalHours?: pulumi.Input<number>;
-    /** Key algorithm: "RSA" (2048 bits, as the runbooks) or "ECDSA" (P-256). Default: "RSA". */
-    algorithm?: pulumi.Input<"RSA" | "ECDSA">;
+    /**
+     * Algorithm of the key when it is made: an existing CA key is kept when this changes (a new CA would split trust;
+     * rotation is a procedure). "RSA" and "ECDSA" are read as "RSA-2048" and "ECDSA-P256". Default: "ECDSA-P256".
+     */
+    algorithm?: KeyAlgorithm | "RSA" | "ECDSA";
 }
 
 /** A private certificate authority: a key and a self-signed CA certificate (cert and CRL signing). */
@@ -24,16 +29,8 @@ export class PrivateCA extends pulumi.ComponentResource {
 
     constructor(name: string, args: PrivateCAArgs, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:PrivateCA", name, {}, opts);
-        const algorithm = pulumi.output(args.algorithm ?? "RSA");
-        const key = new tls.PrivateKey(
-            `${name}-key`,
-            {
-                algorithm,
-                rsaBits: algorithm.apply((a) => (a === "RSA" ? 2048 : undefined)) as pulumi.Output<number>,
-                ecdsaCurve: algorithm.apply((a) => (a === "ECDSA" ? "P256" : undefined)) as pulumi.Output<string>,
-            },
-            { parent: this, additionalSecretOutputs: ["privateKeyPem", "privateKeyOpenssh", "privateKeyPemPkcs8"] },
-        );
+        const a = args.algorithm ?? defaultKeyAlgorithm;
+        const key = newPrivateKey(`${name}-key`, a === "RSA" ? "RSA-2048" : a === "ECDSA" ? "ECDSA-P256" : a, { parent: this });
         const cert = new tls.SelfSignedCert(
             `${name}-cert`,
             {

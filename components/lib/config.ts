@@ -6,6 +6,7 @@ import { RunError } from "@pulumi/pulumi";
 import { z } from "zod";
 import { defaultSnapshots } from "./backup";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
+import { defaultKeyAlgorithm, keyAlgorithms } from "./pki";
 import { minimumKubernetesMinor } from "./policy";
 import { kubernetesMinor } from "./version";
 
@@ -148,6 +149,10 @@ export const clusterConfigSchema = z
         caValidityHours: hours(1).default(87600),
         /** Re-issue a certificate when it is within this many hours of expiry (default 30 days). */
         certEarlyRenewalHours: hours(0).default(720),
+        /** Algorithm of every key when it is made (CAs, leaves, service-account key); existing keys are kept. */
+        keyAlgorithm: z
+            .enum(keyAlgorithms, { message: `is not a key algorithm; use one of ${keyAlgorithms.join(", ")}` })
+            .default(defaultKeyAlgorithm),
         /** Check every host's SSH port and host key before any change (fail fast, naming the host). */
         preflight: bool.default(true),
         etcdSnapshots,
@@ -293,6 +298,7 @@ const examples: Record<string, string> = {
     certValidityHours: "8760",
     caValidityHours: "87600",
     certEarlyRenewalHours: "720",
+    keyAlgorithm: "RSA-2048",
     preflight: "false",
     "masters[].gone": "true",
     "etcdSnapshots.enabled": "false",

@@ -57,3 +57,27 @@ export const identities = {
     apiserverEtcdClient: { commonName: "kube-apiserver-etcd-client", organization: "" },
     frontProxyClient: { commonName: "front-proxy-client", organization: "" },
 } as const;
+
+/** Key algorithms for the CAs, the leaves and the service-account key, named as kubeadm names them. */
+export const keyAlgorithms = ["ECDSA-P256", "ECDSA-P384", "RSA-2048", "RSA-3072", "RSA-4096"] as const;
+export type KeyAlgorithm = (typeof keyAlgorithms)[number];
+/**
+ * ECDSA P-256 (as k3s and RKE2 make their keys; kubeadm offers it too): a key is made in about 1/20 of the CPU of
+ * an RSA-2048 key, signs a TLS handshake in a fraction of its time and takes a seventh of the bytes in the state
+ * and in every script and kubeconfig that carries it. The runbooks use RSA-2048, which stays available.
+ */
+export const defaultKeyAlgorithm: KeyAlgorithm = "ECDSA-P256";
+
+/** The `tls.PrivateKey` arguments of a key algorithm. */
+export function privateKeyArgs(a: KeyAlgorithm): { algorithm: "RSA" | "ECDSA"; rsaBits?: number; ecdsaCurve?: string } {
+    const [kind, size] = a.split("-");
+    return kind === "RSA" ? { algorithm: "RSA", rsaBits: Number(size) } : { algorithm: "ECDSA", ecdsaCurve: size };
+}
+
+/**
+ * The arguments of a key that are never changed on an existing key: a key is made with the algorithm set at that
+ * time and kept when the setting changes. A new CA key rolled out master by master would split trust, and a new
+ * service-account key would invalidate every token signed with the old one; leaves follow the same rule, so a
+ * changed setting (or default) never re-issues anything by itself. `pulumi up --replace <key's URN>` makes a new one.
+ */
+export const keyAlgorithmArgs = ["algorithm", "rsaBits", "ecdsaCurve"];

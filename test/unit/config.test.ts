@@ -182,6 +182,11 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         (c) => ((c.certValidityHours = 2), (c.certEarlyRenewalHours = 2)),
         ["k8scp:certEarlyRenewalHours: 2 h is not shorter than k8scp:certValidityHours 2 h; certificates would be renewed on every run"],
     ],
+    [
+        "an unknown key algorithm",
+        (c) => (c.keyAlgorithm = "RSA-1024"),
+        ["k8scp:keyAlgorithm: 'RSA-1024' is not a key algorithm; use one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096"],
+    ],
 ];
 
 for (const [name, mutate, expected] of cases) {

@@ -42,8 +42,10 @@ pulumi.runtime.setMocks(
     false,
 );
 /** Records each resource's name and the names of what it depends on (transformations reach every child). */
+const ignored = new Map<string, string[]>();
 const capture: pulumi.ResourceTransformation = (t) => {
     names.set(t.resource, t.name);
+    ignored.set(t.name, t.opts.ignoreChanges ?? []);
     const deps = t.opts.dependsOn ?? [];
     const record = (d: unknown) =>
         dependsOn.set(
@@ -111,6 +113,15 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
             assert.equal(caOf(`a-${n}-front-proxy-client-cert`), "CERT(front-proxy-ca-cert)");
         }
         assert.equal(ra.filter((r) => r.type === "tls:index/privateKey:PrivateKey" && r.name === "a-service-account-key").length, 1);
+    });
+
+    await t.test("every key is ECDSA P-256 by default and keeps its algorithm when the setting changes", () => {
+        const keys = ra.filter((r) => r.type === "tls:index/privateKey:PrivateKey");
+        assert.equal(keys.length, 3 + 3 * 8 + 1 + 1, "3 CAs, 8 leaves a master, the admin, the service-account key");
+        for (const k of keys) {
+            assert.deepEqual(k.inputs, { algorithm: "ECDSA", ecdsaCurve: "P256" }, k.name);
+            assert.deepEqual(ignored.get(k.name), ["algorithm", "rsaBits", "ecdsaCurve"], `${k.name}: an existing key is kept`);
+        }
     });
 
     await t.test("every master gets etcd, apiserver, controller-manager and scheduler", () => {

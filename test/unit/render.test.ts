@@ -4,7 +4,7 @@ import { apiserverFlags, controllerManagerFlags, etcdFlags, renderArgs, schedule
 import { renderHaproxyConfig } from "../../components/lib/haproxy";
 import { parseKubeconfig, renderKubeconfig } from "../../components/lib/kubeconfig";
 import { cidrsOverlap, nthAddress } from "../../components/lib/network";
-import { apiserverSans, etcdMemberSans, kubernetesServiceIp } from "../../components/lib/pki";
+import { apiserverSans, defaultKeyAlgorithm, etcdMemberSans, kubernetesServiceIp, privateKeyArgs } from "../../components/lib/pki";
 import { healthCommand, renderFilesScript, renderServiceScript, serviceDirs } from "../../components/lib/scripts";
 import { labMasters } from "./fixtures";
 import { quoteExecWord, renderUnit } from "../../components/lib/systemd";
@@ -138,6 +138,14 @@ test("apiserver SANs cover the VIP, every master, loopback, the kubernetes Servi
         assert.ok(s.dnsNames.includes(n), n);
     assert.equal(kubernetesServiceIp("10.96.0.0/12"), "10.96.0.1");
     assert.deepEqual(etcdMemberSans(members[0]), { dnsNames: ["n1", "localhost"], ipAddresses: ["10.213.0.11", "127.0.0.1"] });
+});
+
+test("key algorithms: the TLS provider's arguments of each", () => {
+    assert.deepEqual(privateKeyArgs("ECDSA-P256"), { algorithm: "ECDSA", ecdsaCurve: "P256" });
+    assert.deepEqual(privateKeyArgs("ECDSA-P384"), { algorithm: "ECDSA", ecdsaCurve: "P384" });
+    assert.deepEqual(privateKeyArgs("RSA-2048"), { algorithm: "RSA", rsaBits: 2048 });
+    assert.deepEqual(privateKeyArgs("RSA-4096"), { algorithm: "RSA", rsaBits: 4096 });
+    assert.equal(defaultKeyAlgorithm, "ECDSA-P256");
 });
 
 test("CIDR math", () => {

@@ -1,6 +1,6 @@
 // Certificates for the host-side tier test, made with openssl the way components/privateCA.ts and
-// components/clientCert.ts make them with the Pulumi TLS provider: RSA 2048 (PKCS#1 keys, as the provider
-// writes them), CAs with cert_signing/crl_signing/digital_signature/key_encipherment, leaves with
+// components/clientCert.ts make them with the Pulumi TLS provider by default: ECDSA P-256 (SEC 1 "EC PRIVATE KEY"
+// PEMs, as the provider writes them), CAs with cert_signing/crl_signing/digital_signature/key_encipherment, leaves with
 // digital_signature/key_encipherment plus the extended usages of lib/pki.ts usages().
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
@@ -34,7 +34,7 @@ export class OpensslPki {
 
     private key(id: string): string {
         const f = path.join(this.dir, `${id}-key.pem`);
-        openssl(this.dir, ["genrsa", "-traditional", "-out", f, "2048"]);
+        openssl(this.dir, ["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", f]);
         return f;
     }
 
@@ -125,7 +125,7 @@ export class OpensslPki {
     serviceAccount(): { privateKeyPem: string; publicKeyPem: string } {
         const key = this.key("sa");
         const pub = path.join(this.dir, "sa.pub");
-        openssl(this.dir, ["rsa", "-in", key, "-pubout", "-out", pub]);
+        openssl(this.dir, ["ec", "-in", key, "-pubout", "-out", pub]);
         return { privateKeyPem: fs.readFileSync(key, "utf8"), publicKeyPem: fs.readFileSync(pub, "utf8") };
     }
 }
