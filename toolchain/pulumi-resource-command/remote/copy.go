@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi-go-provider/infer"
 	"github.com/pulumi/pulumi-go-provider/infer/types"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"golang.org/x/crypto/ssh"
 )
 
 // CopyToRemote copies a local file, directory or text to a remote host over SFTP
@@ -141,16 +142,14 @@ func copyToRemote(ctx context.Context, in CopyToRemoteInputs) error {
 	if in.RemotePath == "" {
 		return errors.New("remotePath must not be empty")
 	}
-	client, closer, err := in.Connection.Dial(ctx)
-	if err != nil {
-		return err
-	}
-	defer closer.Close()
 	// Each file is written by a single ReadFrom, so concurrent writes are safe and much faster.
-	sc, err := sftp.NewClient(client, sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(copyRequestsInFlight))
+	sc, done, err := withSession(ctx, in.Connection, func(client *ssh.Client) (*sftp.Client, error) {
+		return sftp.NewClient(client, sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(copyRequestsInFlight))
+	})
 	if err != nil {
-		return fmt.Errorf("starting SFTP on %s: %w", in.Connection.address(), err)
+		return fmt.Errorf("starting SFTP: %w", err)
 	}
+	defer done()
 	defer sc.Close()
 
 	dest := in.RemotePath

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	p "github.com/pulumi/pulumi-go-provider"
+	"golang.org/x/crypto/ssh"
 )
 
 // Environment variables that carry the previous run's outputs into update and delete.
@@ -36,16 +37,11 @@ func setenvHint(name string) string {
 // runRemote runs spec.Command with the remote user's shell and returns its stdout and stderr,
 // each without one trailing newline.
 func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
-	client, closer, err := spec.Connection.Dial(ctx)
+	session, done, err := withSession(ctx, spec.Connection, (*ssh.Client).NewSession)
 	if err != nil {
 		return "", "", err
 	}
-	defer closer.Close()
-
-	session, err := client.NewSession()
-	if err != nil {
-		return "", "", fmt.Errorf("opening an SSH session on %s: %w", spec.Connection.address(), err)
-	}
+	defer done()
 	defer session.Close()
 
 	names := make([]string, 0, len(spec.Environment))
@@ -99,7 +95,7 @@ func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
 	case err = <-waited:
 	case <-ctx.Done():
 		_ = session.Signal("KILL")
-		_ = closer.Close()
+		_ = session.Close()
 		<-waited
 		err = ctx.Err()
 	}

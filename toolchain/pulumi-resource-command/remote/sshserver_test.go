@@ -39,12 +39,18 @@ type testServer struct {
 	tcpConns   atomic.Int32
 	refuseEnv  bool
 	forwarding bool
+	// maxSessions > 0 refuses a session channel beyond that many open on one connection (OpenSSH's MaxSessions).
+	maxSessions int
+	open        map[*gossh.ServerConn]int
 }
 
 type serverOption func(*testServer)
 
 // refusingEnv makes the server refuse every "env" request, like sshd without AcceptEnv.
 func refusingEnv() serverOption { return func(s *testServer) { s.refuseEnv = true } }
+
+// withMaxSessions refuses more than n sessions at once on one connection, as sshd's MaxSessions does.
+func withMaxSessions(n int) serverOption { return func(s *testServer) { s.maxSessions = n } }
 
 // withForwarding lets the server act as a bastion (direct-tcpip).
 func withForwarding() serverOption { return func(s *testServer) { s.forwarding = true } }
@@ -109,6 +115,26 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	}
 	if ts.refuseEnv {
 		ts.srv.ChannelHandlers["session"] = ts.rawSessionRefusingEnv
+	}
+	if ts.maxSessions > 0 {
+		ts.open = map[*gossh.ServerConn]int{}
+		inner := ts.srv.ChannelHandlers["session"]
+		ts.srv.ChannelHandlers["session"] = func(srv *gliderssh.Server, conn *gossh.ServerConn, ch gossh.NewChannel, ctx gliderssh.Context) {
+			ts.mu.Lock()
+			if ts.open[conn] >= ts.maxSessions {
+				ts.mu.Unlock()
+				_ = ch.Reject(gossh.Prohibited, "open failed")
+				return
+			}
+			ts.open[conn]++
+			ts.mu.Unlock()
+			defer func() {
+				ts.mu.Lock()
+				ts.open[conn]--
+				ts.mu.Unlock()
+			}()
+			inner(srv, conn, ch, ctx)
+		}
 	}
 	if ts.forwarding {
 		ts.srv.ChannelHandlers["direct-tcpip"] = gliderssh.DirectTCPIPHandler
