@@ -19,7 +19,7 @@ import * as path from "node:path";
 import YAML from "yaml";
 import { serviceNames } from "../components/lib/flags";
 import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } from "../test/lib/cluster";
-import { Lab, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
+import { Lab, fileBackend, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
 import { CpuUsed, cpuUsed, readCpu } from "./cpu";
@@ -129,7 +129,7 @@ const env0 = toolchainEnv();
 if (!env0) throw new Error("the toolchain is not available (scripts/env.sh): run npm run toolchain");
 const env: NodeJS.ProcessEnv = {
     ...env0,
-    PULUMI_BACKEND_URL: `file://${path.join(work, "backend")}`,
+    PULUMI_BACKEND_URL: fileBackend(path.join(work, "backend")),
     PULUMI_CONFIG_PASSPHRASE: "bench-passphrase",
 };
 const binDir = path.join(env.K8SCP_TOOLCHAIN_DIR!, "bin");

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { Lab, labDir, repo, run, toolchainEnv } from "../lib/lab";
+import { Lab, fileBackend, labDir, repo, run, toolchainEnv } from "../lib/lab";
 
 const baseEnv = toolchainEnv();
 const tc = baseEnv?.K8SCP_TOOLCHAIN_DIR;
@@ -28,7 +28,7 @@ const complete = tc !== undefined && fs.existsSync(path.join(tc, "stamps", "comp
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-config-errors-"));
 const env: NodeJS.ProcessEnv = {
     ...baseEnv,
-    PULUMI_BACKEND_URL: `file://${path.join(tmp, "backend")}`,
+    PULUMI_BACKEND_URL: fileBackend(path.join(tmp, "backend")),
     PULUMI_CONFIG_PASSPHRASE: "config-errors",
 };
 let labWasDown = false;

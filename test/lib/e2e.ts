@@ -5,7 +5,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import YAML from "yaml";
-import { Lab, repo, stepper, toolchainEnv } from "./lab";
+import { Lab, fileBackend, repo, stepper, toolchainEnv } from "./lab";
 
 export type StackConfig = { config: Record<string, unknown> };
 
@@ -48,7 +48,7 @@ export function e2eContext(prefix: string) {
         stackEnv(passphrase: string): NodeJS.ProcessEnv {
             fs.mkdirSync(path.join(tmp, "backend"));
             fs.copyFileSync(path.join(repo, "Pulumi.dev.yaml"), configFile);
-            return { ...env, PULUMI_BACKEND_URL: `file://${path.join(tmp, "backend")}`, PULUMI_CONFIG_PASSPHRASE: passphrase };
+            return { ...env, PULUMI_BACKEND_URL: fileBackend(path.join(tmp, "backend")), PULUMI_CONFIG_PASSPHRASE: passphrase };
         },
         /** Brings the lab up with N masters; it goes down after the file's tests. */
         async labUp(masters: number): Promise<Lab> {

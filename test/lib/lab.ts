@@ -76,6 +76,14 @@ export function toolchainEnv(): NodeJS.ProcessEnv | undefined {
     return env.K8SCP_TOOLCHAIN_DIR ? env : undefined;
 }
 
+/**
+ * A local `file://` state backend in `dir`, as scripts/env.sh makes the project's: `metadata=skip` spares go-cloud's
+ * MD5 of every state file it writes and of its `.bak` copy (about 15 % of the CLI's CPU in a cold 5-master deploy).
+ */
+export const fileBackend = (dir: string) => `file://${dir}?metadata=skip`;
+/** The directory of a `fileBackend` URL. */
+export const fileBackendDir = (url: string) => url.replace(/^file:\/\//, "").replace(/\?.*$/, "");
+
 /** The toolchain directory scripts/env.sh computes, or undefined when it cannot. */
 export const toolchainDir = (): string | undefined => toolchainEnv()?.K8SCP_TOOLCHAIN_DIR;
 

@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { Lab, Result } from "./lab";
+import { Lab, Result, fileBackendDir } from "./lab";
 
 /** The names of the commands `preview --diff` or `up --diff` output lists as updated, sorted. */
 export const updatedCommands = (out: string) =>
@@ -74,7 +74,7 @@ export class PulumiCli {
     /** The stack's state as `pulumi stack export` prints it, and the state files of the backend. */
     async stateTexts(): Promise<string[]> {
         const exported = await this.ok(["stack", "export"], 60_000);
-        const backend = this.env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
+        const backend = fileBackendDir(this.env.PULUMI_BACKEND_URL!);
         const files: string[] = [];
         const walk = (d: string) => {
             for (const e of fs.readdirSync(d, { withFileTypes: true })) {

@@ -8,7 +8,7 @@ import { X509Certificate } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repo, run, toolchainEnv } from "../lib/lab";
+import { fileBackend, repo, run, toolchainEnv } from "../lib/lab";
 
 const env = toolchainEnv();
 const tc = env?.K8SCP_TOOLCHAIN_DIR;
@@ -25,7 +25,7 @@ interface Outputs {
 test("keys: made with keyAlgorithm, and kept when it changes", { skip, timeout: 600_000 }, async () => {
     const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-keys-"));
     const program = path.join(repo, "test", "tier", "keys");
-    const e = { ...env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "keys-test" };
+    const e = { ...env, PULUMI_BACKEND_URL: fileBackend(tmp), PULUMI_CONFIG_PASSPHRASE: "keys-test" };
     const configFile = path.join(tmp, "Pulumi.keys.yaml");
     fs.writeFileSync(configFile, "config: {}\n");
     const pulumi = async (args: string[]) => {

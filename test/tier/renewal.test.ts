@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { repo, run, toolchainEnv } from "../lib/lab";
+import { fileBackend, repo, run, toolchainEnv } from "../lib/lab";
 
 const env = toolchainEnv();
 const tc = env?.K8SCP_TOOLCHAIN_DIR;
@@ -20,7 +20,7 @@ test(
     async () => {
         const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-renewal-"));
         const program = path.join(repo, "test", "tier", "renewal");
-        const e = { ...env, PULUMI_BACKEND_URL: `file://${tmp}`, PULUMI_CONFIG_PASSPHRASE: "renewal-test" };
+        const e = { ...env, PULUMI_BACKEND_URL: fileBackend(tmp), PULUMI_CONFIG_PASSPHRASE: "renewal-test" };
         const configFile = path.join(tmp, "Pulumi.renewal.yaml");
         fs.writeFileSync(configFile, "config: {}\n");
         const pulumi = async (args: string[]) => {

@@ -9,7 +9,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 
-import { Lab, labDir, repo, stepper, toolchainEnv } from "../lib/lab";
+import { Lab, fileBackend, labDir, repo, stepper, toolchainEnv } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
 
 interface Manifest {
@@ -46,7 +46,7 @@ const cleanEnv: NodeJS.ProcessEnv = {
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
     PULUMI_IGNORE_AMBIENT_PLUGINS: "true",
-    PULUMI_BACKEND_URL: `file://${path.join(home, "backend")}`,
+    PULUMI_BACKEND_URL: fileBackend(path.join(home, "backend")),
     PULUMI_CONFIG_PASSPHRASE: "tiny-test",
 };
 
