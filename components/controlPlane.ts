@@ -146,6 +146,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                 update: sudoScript("update"),
                 stdin: renderMembershipScript(members),
                 logging: "stdoutAndStderr",
+                addPreviousOutputInEnv: false,
             },
             { parent: this, dependsOn: [etcdGate], retainOnDelete: true },
         );

@@ -175,6 +175,9 @@ export class ControlPlaneService extends pulumi.ComponentResource {
             update: sudoScript("update"),
             delete: sudoScript("delete"),
             stdin,
+            // No script reads the previous output, and sshd refuses PULUMI_COMMAND_STDOUT/STDERR without AcceptEnv
+            // (a warning on every update otherwise).
+            addPreviousOutputInEnv: false,
         });
         // Replacements delete before they create: the old instance's delete would remove what the new one
         // just installed on the same host.

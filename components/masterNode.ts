@@ -285,6 +285,7 @@ export class MasterNode extends pulumi.ComponentResource {
                 delete: sudoScript("delete"),
                 stdin: renderSnapshotInstallScript(self, snapshots),
                 logging: "stdoutAndStderr",
+                addPreviousOutputInEnv: false,
             },
             { ...kept, dependsOn: [this.etcd.ready] },
         );

@@ -176,6 +176,9 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
             assert.ok(!String(c.inputs.create ?? "").includes("PRIVATE-KEY"), `${c.name}: no key on the command line`);
             if (/-(etcd|apiserver|controller-manager|scheduler)-files$/.test(c.name))
                 assert.equal(c.inputs.logging, "none", `${c.name} logs nothing`);
+            // An update or delete would otherwise be handed the previous output in variables sshd refuses by default.
+            if (c.inputs.update !== undefined || c.inputs.delete !== undefined)
+                assert.equal(c.inputs.addPreviousOutputInEnv, false, `${c.name}: addPreviousOutputInEnv false`);
         }
     });
 
