@@ -10,7 +10,8 @@
 // Writes bench/results.json, bench/results.md and bench/deploy-time.png (gnuplot; skipped with a message when it
 // cannot be installed). Environment: BENCH_RUNS (default 3), BENCH_QUICK=1 (1 run, sizes 1 and 3),
 // BENCH_SIZES (e.g. "3,5"), BENCH_PARALLEL (extra cold 3-master runs with these --parallel values, e.g. "4,32"),
-// BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_SETTLE (s, default 30), BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
+// BENCH_KEYS (extra cold runs of the sizes from 3 up with these k8scp:keyAlgorithm values, e.g. "RSA-2048", the
+// baseline's keys), BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_SETTLE (s, default 30), BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
 import assert from "node:assert/strict";
 import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
@@ -29,6 +30,8 @@ const QUICK = process.env.BENCH_QUICK === "1";
 const RUNS = QUICK ? 1 : Math.max(1, Number(process.env.BENCH_RUNS ?? 3));
 const SIZES = (process.env.BENCH_SIZES ?? (QUICK ? "1,3" : "1,3,5")).split(",").filter(Boolean).map(Number);
 const PARALLEL = (process.env.BENCH_PARALLEL ?? "").split(",").filter(Boolean).map(Number);
+/** BENCH_KEYS: extra cold runs (sizes from 3 up) with these `k8scp:keyAlgorithm` values; the default is ECDSA-P256. */
+const KEYS = (process.env.BENCH_KEYS ?? "").split(",").filter(Boolean);
 const SKIP_BASELINE = process.env.BENCH_SKIP_BASELINE === "1";
 /** BENCH_WARM=0: skip the no-op, flag and takeover measurements (cold deploys only). */
 const WARM = process.env.BENCH_WARM !== "0";
@@ -67,6 +70,8 @@ const fmt = (xs: Samples | undefined, digits = 1) => {
 interface ColdRun {
     masters: number;
     parallel?: number;
+    /** k8scp:keyAlgorithm when not the default (BENCH_KEYS). */
+    keyAlgorithm?: string;
     seconds: number;
     /** Time before the CLI's first engine event (process and plugin start-up). */
     cliStartup: number;
@@ -88,6 +93,14 @@ interface ColdRun {
     /** CPU seconds used during the `up` (bench/cpu.ts); absent in results of runs before it was measured. */
     cpu?: CpuUsed;
 }
+
+/** A variant of a cold run: --parallel and k8scp:keyAlgorithm (none: the library's defaults). */
+interface Variant {
+    parallel?: number;
+    keyAlgorithm?: string;
+}
+/** A cold run with the library's defaults (not a BENCH_PARALLEL or BENCH_KEYS variant). */
+const isDefault = (c: ColdRun) => !c.parallel && !c.keyAlgorithm;
 
 const results = {
     machine: {} as Record<string, unknown>,
@@ -189,7 +202,7 @@ function stampedUp(
     });
 }
 
-function stackConfig(lab: Lab): Record<string, unknown> {
+function stackConfig(lab: Lab, keyAlgorithm?: string): Record<string, unknown> {
     return {
         config: {
             "k8scp:masters": lab.masters.map((m) => ({ name: m.name, address: m.address })),
@@ -201,6 +214,7 @@ function stackConfig(lab: Lab): Record<string, unknown> {
             "k8scp:clusterCidr": "172.20.0.0/16",
             "k8scp:nodeCidrMaskSize": 24,
             "k8scp:clusterDomain": "cluster.local",
+            ...(keyAlgorithm ? { "k8scp:keyAlgorithm": keyAlgorithm } : {}),
         },
     };
 }
@@ -245,7 +259,7 @@ const serviceOfSpan = (name: string): [string, string] | undefined => {
     return [m[1], svc];
 };
 
-function analyse(file: string, seconds: number, masters: number, starts: Record<string, number>, t0: number, parallel?: number): ColdRun {
+function analyse(file: string, seconds: number, masters: number, starts: Record<string, number>, t0: number, v: Variant): ColdRun {
     const ev = parseStamped(file);
     const b = byCategory(ev);
     const phases = { beforeStart: 0, healthWait: 0, afterHealthy: 0 };
@@ -271,7 +285,7 @@ function analyse(file: string, seconds: number, masters: number, starts: Record<
     const pick = (f: "exclusive" | "sum" | "wall") => Object.fromEntries(Object.entries(b.categories).map(([k, v]) => [k, v[f]]));
     return {
         masters,
-        parallel,
+        ...v,
         seconds,
         cliStartup: ev.first - t0,
         programStartup: b.startup,
@@ -292,26 +306,28 @@ const describeCpu = (c: CpuUsed) =>
     `CPU ${c.total.toFixed(1)} s` + (c.hosts !== undefined ? ` (hosts ${c.hosts.toFixed(1)}, controller ${c.controller!.toFixed(1)})` : "");
 
 // ---------------------------------------------------------------------------------------------------------------
-async function coldOurs(n: number, r: number, parallel?: number, warm?: (lab: Lab, p: PulumiCli, cluster: Cluster) => Promise<void>) {
+async function coldOurs(n: number, r: number, v: Variant, warm?: (lab: Lab, p: PulumiCli, cluster: Cluster) => Promise<void>) {
+    const { parallel, keyAlgorithm } = v;
     const lab = await step(`lab down, up ${n} (fresh hosts)`, () => freshLab(n));
-    const stack = `bench${n}r${r}${parallel ? `p${parallel}` : ""}`;
+    const stack = `bench${n}r${r}${parallel ? `p${parallel}` : ""}${keyAlgorithm ? `k${keyAlgorithm.toLowerCase()}` : ""}`;
     const cfgFile = path.join(work, `Pulumi.${stack}.yaml`);
-    fs.writeFileSync(cfgFile, YAML.stringify(stackConfig(lab)));
+    fs.writeFileSync(cfgFile, YAML.stringify(stackConfig(lab, keyAlgorithm)));
     const p = new PulumiCli(lab, env, PROGRAM_DIR, stack, cfgFile);
     await p.ok(["stack", "init"], 120_000);
     const events = path.join(work, `${stack}.up.jsonl`);
     const nodes = labNodes(lab);
     const cpu0 = readCpu(nodes);
     const t0 = Date.now() / 1000;
-    const up = await step(`cold pulumi up, ${n} masters${parallel ? `, --parallel ${parallel}` : ""} (run ${r + 1}/${RUNS})`, () =>
+    const what = `${parallel ? `, --parallel ${parallel}` : ""}${keyAlgorithm ? `, ${keyAlgorithm} keys` : ""}`;
+    const up = await step(`cold pulumi up, ${n} masters${what} (run ${r + 1}/${RUNS})`, () =>
         stampedUp(p, parallel ? ["--parallel", String(parallel)] : [], events),
     );
     const cpu = cpuUsed(cpu0, readCpu(nodes), nodes);
     assert.equal(up.status, 0, `pulumi up failed:\n${up.stderr.slice(-3000)}\n(events: ${events})`);
-    const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, parallel), cpu };
+    const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, v), cpu };
     results.cold.push(cold);
     log(
-        `cold up ${n} masters: ${up.seconds.toFixed(1)} s; ` +
+        `cold up ${n} masters${what}: ${up.seconds.toFixed(1)} s; ` +
             Object.entries(cold.exclusive)
                 .map(([k, v]) => `${k} ${v.toFixed(1)}`)
                 .join(", ") +
@@ -513,12 +529,12 @@ function writeReport() {
     L.push("## Cold deploy (fresh lab hosts, binaries copied)", "");
     L.push("| masters | ours `pulumi up` | runbook baseline | ours / baseline |", "|---|---|---|---|");
     for (const n of SIZES) {
-        const ours = results.cold.filter((c) => c.masters === n && !c.parallel).map((c) => c.seconds);
+        const ours = results.cold.filter((c) => c.masters === n && isDefault(c)).map((c) => c.seconds);
         const base = results.baseline.filter((c) => c.masters === n).map((c) => c.seconds);
         const ratio = ours.length && base.length ? (median(ours)! / median(base)!).toFixed(2) : "–";
         L.push(`| ${n} | ${fmt(ours)} | ${fmt(base)} | ${ratio} |`);
     }
-    const med = (n: number) => median(results.cold.filter((c) => c.masters === n && !c.parallel).map((c) => c.seconds));
+    const med = (n: number) => median(results.cold.filter((c) => c.masters === n && isDefault(c)).map((c) => c.seconds));
     if (med(3) !== undefined)
         L.push("", `Target: cold 3-master deploy under 90 s: ${med(3)! < 90 ? "met" : "NOT met"} (${med(3)!.toFixed(1)} s).`);
     if (med(3) !== undefined && med(5) !== undefined)
@@ -526,7 +542,7 @@ function writeReport() {
             `Growth 3 → 5 masters: ×${(med(5)! / med(3)!).toFixed(2)} (linear would be ×${(5 / 3).toFixed(2)}): ${med(5)! / med(3)! < 5 / 3 ? "under linear" : "NOT under linear"}.`,
         );
     if (PROGRAM_DIR !== repo) L.push("", `Program measured: ${PROGRAM_DIR} (not this repository).`);
-    const withCpu = [...results.cold.filter((c) => !c.parallel), ...results.baseline].filter((c) => c.cpu);
+    const withCpu = [...results.cold.filter(isDefault), ...results.baseline].filter((c) => c.cpu);
     if (withCpu.length) {
         const cores = Number(m.cpus);
         L.push(
@@ -536,7 +552,7 @@ function writeReport() {
         );
         L.push(`| | ${SIZES.map((n) => `${n} master${n > 1 ? "s" : ""}`).join(" | ")} |`, `|---|${SIZES.map(() => "---|").join("")}`);
         const runs = [
-            ["ours", results.cold.filter((c) => !c.parallel)],
+            ["ours", results.cold.filter(isDefault)],
             ["baseline", results.baseline],
         ] as const;
         for (const [who, list] of runs) {
@@ -563,7 +579,7 @@ function writeReport() {
     L.push(`| | ${SIZES.map((n) => `${n} master${n > 1 ? "s" : ""}`).join(" | ")} |`, `|---|${SIZES.map(() => "---|").join("")}`);
     for (const c of cats) {
         const cells = SIZES.map((n) => {
-            const xs = results.cold.filter((x) => x.masters === n && !x.parallel);
+            const xs = results.cold.filter((x) => x.masters === n && isDefault(x));
             const v = xs.map((x) =>
                 c === "CLI start-up"
                     ? x.cliStartup
@@ -579,7 +595,7 @@ function writeReport() {
         L.push(`| ${c} | ${cells.join(" | ")} |`);
     }
     const row = (name: string, f: (x: ColdRun) => number) =>
-        L.push(`| ${name} | ${SIZES.map((n) => fmt(results.cold.filter((x) => x.masters === n && !x.parallel).map(f))).join(" | ")} |`);
+        L.push(`| ${name} | ${SIZES.map((n) => fmt(results.cold.filter((x) => x.masters === n && isDefault(x)).map(f))).join(" | ")} |`);
     row("— service commands: before the process started (ssh, install, unit, daemon-reload), summed", (x) => x.servicePhases.beforeStart);
     row("— service commands: health waits (process start → healthy), summed", (x) => x.servicePhases.healthWait);
     row("— kube-apiserver commands, first start → last healthy (rolling chain)", (x) => x.apiserverChain);
@@ -596,10 +612,24 @@ function writeReport() {
     if (PARALLEL.length) {
         L.push("", "### `--parallel` (cold, 3 masters)", "", "| --parallel | pulumi up |", "|---|---|");
         L.push(
-            `| default (${defaultParallel}) | ${fmt(results.cold.filter((c) => c.masters === 3 && !c.parallel).map((c) => c.seconds))} |`,
+            `| default (${defaultParallel}) | ${fmt(results.cold.filter((c) => c.masters === 3 && isDefault(c)).map((c) => c.seconds))} |`,
         );
         for (const pv of PARALLEL)
             L.push(`| ${pv} | ${fmt(results.cold.filter((c) => c.masters === 3 && c.parallel === pv).map((c) => c.seconds))} |`);
+    }
+    if (KEYS.length) {
+        const big = SIZES.filter((n) => n >= 3);
+        L.push("", "### Key algorithm (cold)", "", `| k8scp:keyAlgorithm | ${big.map((n) => `${n} masters`).join(" | ")} | growth |`);
+        L.push(`|---|${big.map(() => "---|").join("")}---|`);
+        const keyRow = (name: string, f: (c: ColdRun) => boolean) => {
+            const xs = big.map((n) => results.cold.filter((c) => c.masters === n && f(c)).map((c) => c.seconds));
+            const a = median(xs[0] ?? []);
+            const z = median(xs[xs.length - 1] ?? []);
+            const growth = big.length > 1 && a !== undefined && z !== undefined ? `×${(z / a).toFixed(2)}` : "–";
+            L.push(`| ${name} | ${xs.map((x) => fmt(x)).join(" | ")} | ${growth} |`);
+        };
+        keyRow("default (ECDSA-P256)", isDefault);
+        for (const k of KEYS) keyRow(k, (c) => !c.parallel && c.keyAlgorithm === k);
     }
     L.push("", "## 3 masters, deployed", "", "| what | figure | target |", "|---|---|---|");
     L.push(`| no-op \`pulumi preview --expect-no-changes\` | ${fmt(results.noop.preview)} s | < 10 s |`);
@@ -641,7 +671,7 @@ async function chart() {
     }
     const dat = path.join(work, "deploy.dat");
     const line = (n: number) => {
-        const o = stats(results.cold.filter((c) => c.masters === n && !c.parallel).map((c) => c.seconds));
+        const o = stats(results.cold.filter((c) => c.masters === n && isDefault(c)).map((c) => c.seconds));
         const b = stats(results.baseline.filter((c) => c.masters === n).map((c) => c.seconds));
         const f = (s: ReturnType<typeof stats>) => (s ? `${s.median} ${s.min} ${s.max}` : "NaN NaN NaN");
         return `${n} ${f(o)} ${f(b)}`;
@@ -671,18 +701,26 @@ async function main() {
     fs.mkdirSync(path.join(work, "backend"), { recursive: true });
     fs.mkdirSync(OUT_DIR, { recursive: true });
     results.machine = machine();
-    log(`runs ${RUNS}, sizes ${SIZES.join(",")}${PARALLEL.length ? `, --parallel ${PARALLEL.join(",")}` : ""}; work dir ${work}`);
+    log(
+        `runs ${RUNS}, sizes ${SIZES.join(",")}${PARALLEL.length ? `, --parallel ${PARALLEL.join(",")}` : ""}` +
+            `${KEYS.length ? `, keys ${KEYS.join(",")}` : ""}; work dir ${work}`,
+    );
     try {
         for (let r = 0; r < RUNS; r++) {
             for (const n of SIZES) {
-                await coldOurs(n, r, undefined, n === 3 && WARM ? (lab, p, cluster) => warm3(lab, p, cluster, r) : undefined);
+                await coldOurs(n, r, {}, n === 3 && WARM ? (lab, p, cluster) => warm3(lab, p, cluster, r) : undefined);
                 if (!SKIP_BASELINE) await baseline(n, r);
                 writeReport();
             }
             for (const pv of PARALLEL) {
-                await coldOurs(3, r, pv);
+                await coldOurs(3, r, { parallel: pv });
                 writeReport();
             }
+            for (const keyAlgorithm of KEYS)
+                for (const n of SIZES.filter((x) => x >= 3)) {
+                    await coldOurs(n, r, { keyAlgorithm });
+                    writeReport();
+                }
         }
     } finally {
         writeReport();
