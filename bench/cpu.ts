@@ -17,6 +17,8 @@ export interface CpuUsed {
     hosts?: number;
     /** total − hosts. */
     controller?: number;
+    /** CPU of the control plane's units on the hosts (readUnits), when read. */
+    units?: Record<string, number>;
 }
 
 /** Linux reports /proc/stat in USER_HZ ticks, 100 per second on every architecture it exports them for. */
@@ -52,6 +54,28 @@ export function readCpu(nodes: string[]): CpuReading {
             }
         }
     return { total: parseProcStat(fs.readFileSync("/proc/stat", "utf8")), hosts };
+}
+
+/** Where a unit's cgroup is inside a lab node: the node's systemd (its "payload") runs every unit in system.slice. */
+const unitFiles = (node: string, unit: string) =>
+    [`/sys/fs/cgroup/unified/k8scp-lab`, `/sys/fs/cgroup/k8scp-lab`].map(
+        (root) => `${root}/${node}/payload/system.slice/${unit}.service/cpu.stat`,
+    );
+
+/**
+ * CPU seconds of each named systemd unit, summed over the nodes that run it. A unit's cgroup lives from its start to
+ * its stop, so on hosts that were fresh before a deploy this is what the unit used during the deploy (a restarted unit
+ * counts only since its last start). Units running nowhere are left out.
+ */
+export function readUnits(nodes: string[], units: string[]): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const u of units)
+        for (const n of nodes) {
+            const f = unitFiles(n, u).find((x) => fs.existsSync(x));
+            const s = f ? parseCgroupUsage(fs.readFileSync(f, "utf8")) : undefined;
+            if (s !== undefined) out[u] = (out[u] ?? 0) + s;
+        }
+    return out;
 }
 
 /** What was used between two readings of the same nodes. */

@@ -23,7 +23,7 @@ import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } f
 import { Lab, fileBackend, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
-import { CpuUsed, cpuUsed, readCpu } from "./cpu";
+import { CpuUsed, cpuUsed, readCpu, readUnits } from "./cpu";
 import { CATEGORIES, Span, byCategory, parseStamped } from "./events";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -302,6 +302,13 @@ function analyse(file: string, seconds: number, masters: number, starts: Record<
 
 /** The lab's nodes, whose cgroups hold the hosts' CPU. */
 const labNodes = (lab: Lab) => [...lab.masters.map((m) => m.name), "lb"];
+/** The units whose CPU is read on the hosts after a cold deploy: the control plane and the load balancer. */
+const HOST_UNITS = [...SERVICES, "k8scp-haproxy"];
+/** The window's CPU, and what the control plane's units used of the hosts' share (the hosts were fresh before). */
+const deployCpu = (before: ReturnType<typeof readCpu>, nodes: string[]): CpuUsed => ({
+    ...cpuUsed(before, readCpu(nodes), nodes),
+    units: readUnits(nodes, HOST_UNITS),
+});
 const describeCpu = (c: CpuUsed) =>
     `CPU ${c.total.toFixed(1)} s` + (c.hosts !== undefined ? ` (hosts ${c.hosts.toFixed(1)}, controller ${c.controller!.toFixed(1)})` : "");
 
@@ -322,7 +329,7 @@ async function coldOurs(n: number, r: number, v: Variant, warm?: (lab: Lab, p: P
     const up = await step(`cold pulumi up, ${n} masters${what} (run ${r + 1}/${RUNS})`, () =>
         stampedUp(p, parallel ? ["--parallel", String(parallel)] : [], events),
     );
-    const cpu = cpuUsed(cpu0, readCpu(nodes), nodes);
+    const cpu = deployCpu(cpu0, nodes);
     assert.equal(up.status, 0, `pulumi up failed:\n${up.stderr.slice(-3000)}\n(events: ${events})`);
     const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, v), cpu };
     results.cold.push(cold);
@@ -371,7 +378,7 @@ async function baseline(n: number, r: number) {
         lab.inCtl("bash", [script, "up", plan], { env: benv, timeoutMs: 1_200_000 }),
     );
     const seconds = secs(Date.now() - t0);
-    const cpu = cpuUsed(cpu0, readCpu(nodes), nodes);
+    const cpu = deployCpu(cpu0, nodes);
     fs.writeFileSync(path.join(work, `baseline-${n}-r${r}.log`), res.stdout + res.stderr);
     assert.equal(res.status, 0, `baseline failed:\n${(res.stdout + res.stderr).slice(-3000)}`);
     const phases: Record<string, number> = {};
@@ -572,6 +579,10 @@ function writeReport() {
             cpuRow("share of the cores, %", (x) => (100 * x.cpu.total) / (x.seconds * cores), 0);
             cpuRow("lab hosts", (x) => x.cpu.hosts);
             cpuRow("controller (CLI, program, plugins, ssh, openssl)", (x) => x.cpu.controller);
+            for (const u of HOST_UNITS) cpuRow(`lab hosts: ${u} units`, (x) => x.cpu.units?.[u]);
+            cpuRow("lab hosts: the rest (sshd, sudo, bash, install, systemd)", (x) =>
+                x.cpu.units && x.cpu.hosts !== undefined ? x.cpu.hosts - Object.values(x.cpu.units).reduce((a, b) => a + b, 0) : undefined,
+            );
         }
     }
     L.push("", "### Where a cold `pulumi up` goes (wall seconds, each instant attributed to one category)", "");
