@@ -39,11 +39,17 @@ func TestCommandsShareOneConnection(t *testing.T) {
 		runCommands(t, ts, 1, "true")
 	}
 	runCommands(t, ts, 5, "sleep 0.2")
-	if n := ts.tcpConns.Load(); n != 1 {
-		t.Errorf("3 commands, then 5 at once, opened %d connections, want 1", n)
+	wantConnsAndCommands(t, ts, 1, 8)
+}
+
+// wantConnsAndCommands checks how many TCP connections the server accepted and how many commands it ran.
+func wantConnsAndCommands(t *testing.T, ts *testServer, conns int32, commands int) {
+	t.Helper()
+	if n := ts.tcpConns.Load(); n != conns {
+		t.Errorf("connections: %d, want %d", n, conns)
 	}
-	if got := len(ts.Commands()); got != 8 {
-		t.Errorf("the server ran %d commands, want 8", got)
+	if got := len(ts.Commands()); got != commands {
+		t.Errorf("the server ran %d commands, want %d", got, commands)
 	}
 }
 
@@ -72,12 +78,8 @@ func TestABrokenConnectionIsDialledAgain(t *testing.T) {
 	}
 	sharedConns.mu.Unlock()
 	runCommands(t, ts, 1, "true")
-	if n := ts.tcpConns.Load(); n != 2 {
-		t.Errorf("connections: %d, want 2 (the first, closed, and a new one)", n)
-	}
-	if got := len(ts.Commands()); got != 2 {
-		t.Errorf("the server ran %d commands, want 2", got)
-	}
+	// The first connection, closed, and a new one.
+	wantConnsAndCommands(t, ts, 2, 2)
 }
 
 func TestCopiesShareTheConnectionOfCommands(t *testing.T) {
