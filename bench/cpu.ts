@@ -40,39 +40,39 @@ export function parseCgroupUsage(text: string): number | undefined {
     return m ? Number(m[1]) / 1e6 : undefined;
 }
 
-/** Where lab.sh puts a node's cgroup: the unified hierarchy of a hybrid host, or the root of a cgroup v2-only one. */
-const cgroupFiles = (node: string) => [`/sys/fs/cgroup/unified/k8scp-lab/${node}/cpu.stat`, `/sys/fs/cgroup/k8scp-lab/${node}/cpu.stat`];
+/** Where lab.sh puts the nodes' cgroups: the unified hierarchy of a hybrid host, or the root of a cgroup v2-only one. */
+const cgroupRoots = ["/sys/fs/cgroup/unified/k8scp-lab", "/sys/fs/cgroup/k8scp-lab"];
+
+/** Seconds of the cgroup at `rel` under a node's cgroup (e.g. `n1`), from the first root that has it, or undefined. */
+function cgroupSeconds(rel: string): number | undefined {
+    for (const root of cgroupRoots) {
+        const f = `${root}/${rel}/cpu.stat`;
+        const s = fs.existsSync(f) ? parseCgroupUsage(fs.readFileSync(f, "utf8")) : undefined;
+        if (s !== undefined) return s;
+    }
+    return undefined;
+}
 
 export function readCpu(nodes: string[]): CpuReading {
     const hosts: Record<string, number> = {};
-    for (const n of nodes)
-        for (const f of cgroupFiles(n)) {
-            const s = fs.existsSync(f) ? parseCgroupUsage(fs.readFileSync(f, "utf8")) : undefined;
-            if (s !== undefined) {
-                hosts[n] = s;
-                break;
-            }
-        }
+    for (const n of nodes) {
+        const s = cgroupSeconds(n);
+        if (s !== undefined) hosts[n] = s;
+    }
     return { total: parseProcStat(fs.readFileSync("/proc/stat", "utf8")), hosts };
 }
 
-/** Where a unit's cgroup is inside a lab node: the node's systemd (its "payload") runs every unit in system.slice. */
-const unitFiles = (node: string, unit: string) =>
-    [`/sys/fs/cgroup/unified/k8scp-lab`, `/sys/fs/cgroup/k8scp-lab`].map(
-        (root) => `${root}/${node}/payload/system.slice/${unit}.service/cpu.stat`,
-    );
-
 /**
- * CPU seconds of each named systemd unit, summed over the nodes that run it. A unit's cgroup lives from its start to
- * its stop, so on hosts that were fresh before a deploy this is what the unit used during the deploy (a restarted unit
- * counts only since its last start). Units running nowhere are left out.
+ * CPU seconds of each named systemd unit, summed over the nodes that run it (the node's systemd, its "payload", runs
+ * every unit in system.slice). A unit's cgroup lives from its start to its stop, so on hosts that were fresh before a
+ * deploy this is what the unit used during the deploy (a restarted unit counts only since its last start). Units
+ * running nowhere are left out.
  */
 export function readUnits(nodes: string[], units: string[]): Record<string, number> {
     const out: Record<string, number> = {};
     for (const u of units)
         for (const n of nodes) {
-            const f = unitFiles(n, u).find((x) => fs.existsSync(x));
-            const s = f ? parseCgroupUsage(fs.readFileSync(f, "utf8")) : undefined;
+            const s = cgroupSeconds(`${n}/payload/system.slice/${u}.service`);
             if (s !== undefined) out[u] = (out[u] ?? 0) + s;
         }
     return out;

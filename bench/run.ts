@@ -23,7 +23,7 @@ import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } f
 import { Lab, fileBackend, repo, run, sleep, stepper, toolchainEnv, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
 import { writeBaselinePlan } from "./baselinePlan";
-import { CpuUsed, cpuUsed, readCpu, readUnits } from "./cpu";
+import { CpuReading, CpuUsed, cpuUsed, readCpu, readUnits } from "./cpu";
 import { CATEGORIES, Span, byCategory, parseStamped } from "./events";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -305,7 +305,7 @@ const labNodes = (lab: Lab) => [...lab.masters.map((m) => m.name), "lb"];
 /** The units whose CPU is read on the hosts after a cold deploy: the control plane and the load balancer. */
 const HOST_UNITS = [...SERVICES, "k8scp-haproxy"];
 /** The window's CPU, and what the control plane's units used of the hosts' share (the hosts were fresh before). */
-const deployCpu = (before: ReturnType<typeof readCpu>, nodes: string[]): CpuUsed => ({
+const deployCpu = (before: CpuReading, nodes: string[]): CpuUsed => ({
     ...cpuUsed(before, readCpu(nodes), nodes),
     units: readUnits(nodes, HOST_UNITS),
 });
