@@ -9,7 +9,7 @@ import { serviceNames } from "./components/lib/flags";
 import { observeDrift } from "./components/lib/observe";
 import { fileSha256 } from "./components/lib/fileCache";
 import { snapshotTool } from "./components/lib/backup";
-import { ObservedEtcd, parseEtcdProbe, planMembership, renderEtcdProbe } from "./components/lib/etcd";
+import { ObservedEtcd, parseEtcdProbe, planMembership, planRestore, renderEtcdProbe } from "./components/lib/etcd";
 import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "./components/lib/version";
 import {
     binDirProblems,
@@ -19,6 +19,7 @@ import {
     readPrivateKey,
     snapshotCheck,
     sshHosts,
+    unpinnedProblems,
 } from "./components/lib/preflight";
 
 async function main() {
@@ -32,7 +33,7 @@ async function main() {
     const binDirGiven = raw.binDir !== undefined;
     const binDir = binDirGiven ? partial.binDir : toolchainBin;
     const hosts = sshHosts(partial);
-    const pinProblems = pinFromKnownHosts(hosts, partial.knownHostsFile);
+    const pinProblems = [...pinFromKnownHosts(hosts, partial.knownHostsFile), ...unpinnedProblems(hosts, partial.knownHostsFile)];
     const active = config?.masters.filter((m) => !m.gone) ?? [];
     if (config)
         for (const h of [...config.masters, config.loadBalancer])
@@ -40,9 +41,10 @@ async function main() {
     // With a valid config, the read-only drift probe (below) starts with the binary checks. Its SSH session checks the
     // pinned host key strictly, so a master it read is reachable and presents its key. The checks that say what is
     // wrong with a host (a TCP probe and a key scan, about a second) run for the others: the load balancer, and a
-    // master the probe could not read.
+    // master the probe could not read. `preflight: false` skips only those: the probe runs always, since the etcd
+    // membership plan, the version-skew check and joiner detection depend on what it reads.
     const probed =
-        config?.preflight && sshKey.text
+        config && sshKey.text && !pinProblems.length
             ? active.map((m) => ({
                   key: configKey(["masters", config.masters.indexOf(m)]),
                   ...m,
@@ -126,7 +128,9 @@ async function main() {
             config.kubernetesVersion,
             configKey(["kubernetesVersion"]),
         );
-        if (plan.problems.length || versions.problems.length) throw new ConfigError([...plan.problems, ...versions.problems]);
+        const restorePlan = etcdRestore ? planRestore(etcd, active, etcdRestore.sha256, configKey(["etcdRestoreFrom"])) : [];
+        if (plan.problems.length || versions.problems.length || restorePlan.length)
+            throw new ConfigError([...plan.problems, ...versions.problems, ...restorePlan]);
         const upgrade = describeVersionChange(versions, config.kubernetesVersion);
         if (upgrade) pulumi.log.info(upgrade);
         for (const m of plan.removing)

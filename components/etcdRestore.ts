@@ -1,8 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection, hashedFileAsset } from "./controlPlaneService";
-import { renderRestoreScript, renderResumeScript, restoreSnapshotPath } from "./lib/backup";
-import { renderEtcdHealthWait } from "./lib/etcd";
+import { renderRestoreScript, renderRestoreStart, renderRestoreVerify, renderResumeScript, restoreSnapshotPath } from "./lib/backup";
 import { Member, healthUrls, pkiFile, serviceNames } from "./lib/flags";
 import { healthCommand, sudoCommand, sudoScript } from "./lib/scripts";
 
@@ -16,9 +15,11 @@ export interface EtcdRestoreArgs {
 
 /**
  * Restores every etcd member from one snapshot and brings the control plane back on it: the snapshot is copied to
- * each master; each member stops the control plane, keeps its old data aside and restores (names, peer URLs and
- * token as the library renders them); once etcd is healthy again, every master starts its API server, controller
- * manager and scheduler. All of it happens once per snapshot content: the steps re-run only when the sha changes.
+ * each master; each member stops the control plane and etcd, keeps its old data aside and restores (names, peer URLs
+ * and a token of the snapshot's own); only once every member has done so does etcd start anywhere, so no member can
+ * bring old data back; the restored cluster is checked (see renderRestoreVerify), then every master starts its API
+ * server, controller manager and scheduler. Each step's effect happens once per snapshot content as the hosts record
+ * it: a step re-run because another input changed (the SSH key, the member list) finds the marker and changes nothing.
  */
 export class EtcdRestore extends pulumi.ComponentResource {
     /** Done once every API server answers on the restored data. */
@@ -29,54 +30,43 @@ export class EtcdRestore extends pulumi.ComponentResource {
         const kept = { parent: this, retainOnDelete: true };
         const members = args.masters.map((m) => m.member);
         const { sha256 } = args.snapshot;
+        const step = (
+            id: string,
+            connection: pulumi.Input<Connection>,
+            create: string,
+            dependsOn: pulumi.Input<pulumi.Resource>[],
+            stdin?: string,
+        ) =>
+            new command.remote.Command(
+                `${name}-${id}`,
+                { connection, create, stdin, triggers: [sha256], logging: "stdoutAndStderr", addPreviousOutputInEnv: false },
+                { ...kept, dependsOn },
+            );
         const restored = args.masters.map(({ member, connection, after }) => {
             const copy = new command.remote.CopyToRemote(
                 `${name}-${member.name}-snapshot`,
                 { connection, source: hashedFileAsset(args.snapshot.path, sha256), remotePath: restoreSnapshotPath, triggers: [sha256] },
                 { ...kept, dependsOn: after },
             );
-            return new command.remote.Command(
-                `${name}-${member.name}-restore`,
-                {
-                    connection,
-                    create: sudoScript("create"),
-                    stdin: renderRestoreScript({ self: member, members, clusterName: args.clusterName, sha256 }),
-                    triggers: [sha256],
-                    logging: "stdoutAndStderr",
-                },
-                { ...kept, dependsOn: [copy, ...after] },
-            );
+            const stdin = renderRestoreScript({ self: member, members, clusterName: args.clusterName, sha256 });
+            return step(`${member.name}-restore`, connection, sudoScript("create"), [copy, ...after], stdin);
         });
-        const first = args.masters[0];
-        const healthy = new command.remote.Command(
-            `${name}-etcd-healthy`,
-            {
-                connection: first.connection,
-                create: sudoCommand(renderEtcdHealthWait(members, " on the restored data")),
-                triggers: [sha256],
-                logging: "stdoutAndStderr",
-            },
-            { ...kept, dependsOn: restored },
+        const started = args.masters.map(({ member, connection }) =>
+            step(`${member.name}-start`, connection, sudoCommand(renderRestoreStart()), restored),
         );
-        this.done = args.masters.map(
-            ({ member, connection }) =>
-                new command.remote.Command(
-                    `${name}-${member.name}-resume`,
-                    {
-                        connection,
-                        create: sudoCommand(
-                            renderResumeScript(
-                                healthCommand({
-                                    url: healthUrls.apiserver(member.address),
-                                    caFile: pkiFile(serviceNames.apiserver, "ca.pem"),
-                                }),
-                            ),
-                        ),
-                        triggers: [sha256],
-                        logging: "stdoutAndStderr",
-                    },
-                    { ...kept, dependsOn: [healthy] },
+        const first = args.masters[0];
+        const healthy = step("etcd-healthy", first.connection, sudoScript("create"), started, renderRestoreVerify({ members, sha256 }));
+        this.done = args.masters.map(({ member, connection }) =>
+            step(
+                `${member.name}-resume`,
+                connection,
+                sudoCommand(
+                    renderResumeScript(
+                        healthCommand({ url: healthUrls.apiserver(member.address), caFile: pkiFile(serviceNames.apiserver, "ca.pem") }),
+                    ),
                 ),
+                [healthy],
+            ),
         );
         this.registerOutputs({});
     }

@@ -113,6 +113,7 @@ export class MasterNode extends pulumi.ComponentResource {
         // The host step's delete is the one that touches the host when the master goes: everything below it is
         // retained on delete (dropped from state only), so a master whose host is gone can leave the config.
         const cleanup = renderHostCleanupScript(masterLayout(settings), {
+            master: self.name,
             units: [snapshotUnits.timer, snapshotUnits.service],
             files: [snapshotTool],
             keep: [snapshots.dir],
@@ -121,7 +122,7 @@ export class MasterNode extends pulumi.ComponentResource {
             `${name}-host`,
             {
                 connection: args.connection,
-                create: pulumi.output(args.connection.user ?? "root").apply(renderHostPrepScript),
+                create: pulumi.output(args.connection.user ?? "root").apply((user) => renderHostPrepScript(user, self.name)),
                 delete: sudoCommand(cleanup),
                 logging: "stdoutAndStderr",
                 addPreviousOutputInEnv: false,

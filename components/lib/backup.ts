@@ -1,7 +1,7 @@
 // etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
 import { etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
-import { plainFileBlock, putFileFunction, shellQuote } from "./scripts";
+import { appliedLines, plainFileBlock, putFileFunction, shellQuote, withRevision } from "./scripts";
 import { sandbox } from "./services";
 
 export interface SnapshotSettings {
@@ -95,28 +95,38 @@ export function renderSnapshotTimer(s: SnapshotSettings): string {
 export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): string {
     const put = (path: string, mode: string, content: string) => plainFileBlock({ path, mode, content }, "root");
     const remove = `systemctl disable --now ${snapshotUnits.timer} >/dev/null 2>&1 || true
-  rm -f ${snapshotTool} /etc/systemd/system/${snapshotUnits.service} /etc/systemd/system/${snapshotUnits.timer}
+  rm -f ${snapshotTool} /etc/systemd/system/${snapshotUnits.service} /etc/systemd/system/${snapshotUnits.timer} "$applied"
   systemctl daemon-reload
   say "snapshots off; those taken are kept in ${s.dir}"`;
-    return `#!/bin/bash
+    return withRevision(`#!/bin/bash
 # k8scp: etcd snapshots (managed by Pulumi)
 set -euo pipefail
 action="\${1:-create}"
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
+${appliedLines("etcd-snapshot")}
 ${putFileFunction}
 if [ "$action" = delete ] || [ ${s.enabled ? 1 : 0} = 0 ]; then
   ${remove}
   exit 0
 fi
-install -d -m 0700 -o ${serviceNames.etcd} -g ${serviceNames.etcd} ${q(s.dir)}
+# Only a directory of our own: one that exists and is not etcd's (e.g. /home) is never taken over.
+if [ ! -e ${q(s.dir)} ]; then
+  install -d -m 0700 -o ${serviceNames.etcd} -g ${serviceNames.etcd} ${q(s.dir)}
+elif [ ! -d ${q(s.dir)} ] || [ -L ${q(s.dir)} ] || [ "$(stat -c %U ${q(s.dir)})" != ${serviceNames.etcd} ]; then
+  say "${s.dir} exists and is not a directory owned by ${serviceNames.etcd}; it is left alone: set k8scp:etcdSnapshots.dir to a new path"
+  exit 1
+fi
 ${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
 ${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
 ${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}
 systemctl daemon-reload
 systemctl enable --no-reload ${snapshotUnits.timer} >/dev/null 2>&1
+# The same script again (e.g. a new SSH key re-runs every step): the timer keeps its schedule.
+if applied_same systemctl is-active --quiet ${snapshotUnits.timer}; then say "unchanged: the timer keeps running"; exit 0; fi
 systemctl restart ${snapshotUnits.timer}
+applied_record
 say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool} list)"
-`;
+`);
 }
 
 /** Where the snapshot to restore from is copied on each master. */
@@ -124,10 +134,30 @@ export const restoreSnapshotPath = `${paths.staging}/etcd-restore.db`;
 
 const controlPlaneUnits = [serviceNames.scheduler, serviceNames.controllerManager, serviceNames.apiserver];
 
+/** Files on each master that say what its last restore was: the snapshot's revision, and the cluster it replaced. */
+export const restoreRecord = {
+    revision: `${restoredMarker}.revision`,
+    clusterBefore: `${restoredMarker}.cluster-before`,
+    verified: `${restoredMarker}.verified`,
+};
+
 /**
- * Restores this member from the snapshot (run as root): stops the control plane and etcd, moves the current data
- * aside (nothing is deleted), `etcdutl snapshot restore` with the names, peer URLs and token the library renders,
- * and starts etcd without waiting (the members become healthy together).
+ * The restored cluster's token: a new one for every snapshot, so the restored members get new member IDs and a new
+ * cluster ID. A member still running on the old data then cannot replicate its log over theirs (etcd refuses a peer
+ * of another cluster), which it could with the old IDs: it would win the election with its longer log and silently
+ * undo the restore.
+ */
+export const restoreToken = (clusterName: string, sha256: string) => `${clusterName}-etcd-restore-${sha256.slice(0, 16)}`;
+
+/** `grep -o` of a numeric JSON field, one value a line (etcdctl and etcdutl print JSON on one line). */
+const jsonNumbers = (field: string) => `grep -o '"${field}":[0-9]*' | cut -d: -f2`;
+
+/**
+ * The first phase of a restore (run as root on every member; no member starts before all have run it): once per
+ * snapshot as the host records it (a re-run for any other reason, such as a new SSH key or member list, changes
+ * nothing), it stops the control plane and etcd, moves the current data aside (nothing is deleted), runs
+ * `etcdutl snapshot restore` with the names and peer URLs the library renders and a token of the snapshot's own,
+ * removes the copy of the snapshot and writes the marker. It does not start etcd: see renderRestoreStart.
  */
 export function renderRestoreScript(a: { self: Member; members: Member[]; clusterName: string; sha256: string }): string {
     return `#!/bin/bash
@@ -135,7 +165,16 @@ export function renderRestoreScript(a: { self: Member; members: Member[]; cluste
 set -euo pipefail
 say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }
 snap=${restoreSnapshotPath}
+if [ "$(cat ${restoredMarker} 2>/dev/null || true)" = ${a.sha256} ]; then
+  rm -f "$snap"
+  say "already restored from this snapshot: nothing changed"
+  exit 0
+fi
 echo "${a.sha256}  $snap" | sha256sum --check --status || { say "the snapshot copy on this host differs from the one configured; run pulumi up again"; exit 1; }
+rev=$(${paths.bin}/etcdutl snapshot status "$snap" -w json | ${jsonNumbers("revision")} | head -n 1)
+# The cluster this member is in now (if it answers), to tell afterwards that the restored one replaced it.
+before=$(${etcdctl([{ name: a.self.name, address: "127.0.0.1" }])} --command-timeout=5s endpoint status -w json 2>/dev/null | ${jsonNumbers("cluster_id")} | head -n 1 || true)
+install -d -m 0755 -o root -g root /var/lib/k8scp
 systemctl stop ${snapshotUnits.timer} ${controlPlaneUnits.join(" ")} >/dev/null 2>&1 || true
 systemctl stop ${serviceNames.etcd}
 if [ -e ${paths.etcdData} ]; then
@@ -146,15 +185,51 @@ fi
 tmp=${paths.etcdData}.restoring
 rm -rf "$tmp"
 ${paths.bin}/etcdutl snapshot restore "$snap" --name ${q(a.self.name)} \\
-  --initial-cluster ${q(initialCluster(a.members))} --initial-cluster-token ${q(`${a.clusterName}-etcd`)} \\
+  --initial-cluster ${q(initialCluster(a.members))} --initial-cluster-token ${q(restoreToken(a.clusterName, a.sha256))} \\
   --initial-advertise-peer-urls ${q(etcdPeerUrl(a.self))} --data-dir "$tmp" >/dev/null 2>"$tmp.log" || { cat "$tmp.log" >&2; exit 1; }
 rm -f "$tmp.log"
 mv "$tmp" ${paths.etcdData}
 chown -R ${serviceNames.etcd}:${serviceNames.etcd} ${paths.etcdData}
 chmod 0700 ${paths.etcdData}
+echo "$rev" > ${restoreRecord.revision}
+echo "\${before:--}" > ${restoreRecord.clusterBefore}
+rm -f ${restoreRecord.verified} "$snap"
 echo ${a.sha256} > ${restoredMarker}
-systemctl start --no-block ${serviceNames.etcd}
-say "restored from the snapshot; etcd starting"
+say "restored from the snapshot (revision $rev); etcd starts once every member is restored"
+`;
+}
+
+/** The second phase (run as root on every member once all have run the first): etcd starts on the restored data. */
+export const renderRestoreStart = () =>
+    `systemctl start --no-block ${serviceNames.etcd} && echo "[k8scp] etcd@$(hostname): starting on the restored data" >&2`;
+
+/**
+ * The third (run as root on one member): waits up to 120 s until every member is healthy, then, once per snapshot,
+ * checks that the cluster is the restored one: every member reports the same cluster ID, not the one before the
+ * restore, at the snapshot's revision or later. Fails otherwise, so the API servers are not started on other data.
+ */
+export function renderRestoreVerify(a: { members: Member[]; sha256: string }): string {
+    return `#!/bin/bash
+set -euo pipefail
+say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }
+ctl() { ${etcdctl(a.members)} "$@"; }
+for i in $(seq 1 120); do
+  if ctl endpoint health >/dev/null 2>&1; then break; fi
+  [ "$i" -lt 120 ] || { say "etcd not healthy 120 s after the restore"; exit 1; }
+  sleep 1
+done
+if [ "$(cat ${restoreRecord.verified} 2>/dev/null || true)" = ${a.sha256} ]; then say "${a.members.length} members healthy"; exit 0; fi
+status=$(ctl endpoint status -w json)
+ids=$(printf '%s' "$status" | ${jsonNumbers("cluster_id")} | sort -u)
+before=$(cat ${restoreRecord.clusterBefore} 2>/dev/null || echo -)
+want=$(cat ${restoreRecord.revision} 2>/dev/null || echo 0)
+[ "$(printf '%s\\n' "$ids" | grep -c .)" = 1 ] || { say "the members report different clusters ($(echo $ids)): the restore did not take; run pulumi up again"; exit 1; }
+[ "$ids" != "$before" ] || { say "etcd is still the cluster from before the restore ($before); run pulumi up again"; exit 1; }
+for r in $(printf '%s' "$status" | ${jsonNumbers("revision")}); do
+  [ "$r" -ge "$want" ] || { say "a member is at revision $r, before the snapshot's $want: the restore did not take; run pulumi up again"; exit 1; }
+done
+echo ${a.sha256} > ${restoreRecord.verified}
+say "${a.members.length} members healthy on the restored data (cluster $ids, revision $want or later)"
 `;
 }
 

@@ -10,6 +10,8 @@ import { createHash } from "node:crypto";
 import { paths } from "./flags";
 
 export const stateDir = "/var/lib/k8scp";
+/** The name of the master a host belongs to: written by its host step, read by its cleanup and the probe. */
+export const masterMarker = `${stateDir}/master`;
 /** The files in which a script records what it wrote (`sha256sum` lines) and the repair marker it ran with. */
 export const recordFiles = (unit: string, step: "service" | "files") => ({
     sums: `${stateDir}/${unit}.${step}.sums`,

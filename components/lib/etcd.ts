@@ -2,6 +2,7 @@
 // members that left the config, and the quorum rule that guards both. Pure: scripts and checks only.
 import { Member, etcdClientUrl, etcdPeerUrl, paths, pkiFile, serviceNames } from "./flags";
 import { shellQuote } from "./scripts";
+import { masterMarker } from "./drift";
 
 /** The sha256 of the snapshot a member was last restored from (written by the restore script, backup.ts). */
 export const restoredMarker = "/var/lib/k8scp/etcd-restored";
@@ -126,22 +127,36 @@ say "members: $(ctl member list -w simple | awk -F', ' '{ printf "%s%s", (c++ ? 
 `;
 }
 
-/** Probe lines (run as root on a master): whether it has member data, and the members it knows of. */
+/**
+ * Probe lines (run as root on a master): whether it has member data, and the members it knows of. Without quorum
+ * (`member list` is a linearizable read in etcd 3.5), as after a first start that was interrupted when only some
+ * members had started, the member's own list from its peer endpoint (`/members`, JSON).
+ */
 export function renderEtcdProbe(self: Member): string {
-    return `echo "etcd-restored $(cat ${restoredMarker} 2>/dev/null || echo -)"
+    const pki = (f: string) => pkiFile(serviceNames.etcd, f);
+    return `echo "k8scp-master $(cat ${masterMarker} 2>/dev/null || echo -)"
+echo "etcd-restored $(cat ${restoredMarker} 2>/dev/null || echo -)"
 if [ -d ${etcdMemberDir} ]; then echo "etcd-data present"; else echo "etcd-data absent"; fi
 if [ -x ${paths.bin}/etcdctl ] && [ -f ${pkiFile(serviceNames.etcd, "etcd-server.pem")} ]; then
-  ${etcdctl([self])} --command-timeout=5s member list -w simple 2>/dev/null | awk -F', ' 'NF >= 4 { print "etcd-member " ($3 == "" ? "-" : $3) " " $4 }'
+  members=$(${etcdctl([self])} --command-timeout=5s member list -w simple 2>/dev/null | awk -F', ' 'NF >= 4 { print "etcd-member " ($3 == "" ? "-" : $3) " " $4 " " ($5 == "" ? "-" : $5) }' || true)
+  if [ -n "$members" ]; then echo "$members"; else
+    echo "etcd-peer-members $(curl -s --max-time 5 --cacert ${pki("etcd-ca.pem")} --cert ${pki("etcd-peer.pem")} --key ${pki("etcd-peer-key.pem")} ${etcdPeerUrl(self)}/members 2>/dev/null | tr -d '\n')"
+  fi
 fi
 `;
 }
 
 export interface ObservedEtcd {
     hasData: boolean;
-    /** The members this master's etcd reports (name "-" for one added but not started); empty when it cannot say. */
-    members: { name: string; peerUrl: string }[];
+    /**
+     * The members this master's etcd reports (name "-" for one added but not started; `published` once it has
+     * started and published its client URLs); empty when it cannot say.
+     */
+    members: { name: string; peerUrl: string; published?: boolean }[];
     /** The sha256 of the snapshot this member was last restored from ("" when never). */
     restored: string;
+    /** The master this host belongs to, as its host step recorded it ("" when none). */
+    master: string;
 }
 
 export function parseEtcdProbe(out: string): ObservedEtcd {
@@ -149,11 +164,40 @@ export function parseEtcdProbe(out: string): ObservedEtcd {
     return {
         hasData: lines.includes("etcd-data present"),
         restored: /^etcd-restored ([0-9a-f]{64})$/m.exec(out)?.[1] ?? "",
-        members: lines
-            .map((l) => /^etcd-member (\S+) (\S+)$/.exec(l))
-            .filter((m): m is RegExpExecArray => m !== null)
-            .map((m) => ({ name: m[1], peerUrl: m[2] })),
+        master: /^k8scp-master ([a-z0-9-]+)$/m.exec(out)?.[1] ?? "",
+        members: membersFromList(lines) ?? membersFromPeer(/^etcd-peer-members (.+)$/m.exec(out)?.[1]) ?? [],
     };
+}
+
+const membersFromList = (lines: string[]): ObservedEtcd["members"] | undefined => {
+    const found = lines
+        .map((l) => /^etcd-member (\S+) (\S+)(?: (\S+))?$/.exec(l))
+        .filter((m): m is RegExpExecArray => m !== null)
+        .map((m) => ({ name: m[1], peerUrl: m[2], ...(m[3] === undefined ? {} : { published: m[3] !== "-" }) }));
+    return found.length ? found : undefined;
+};
+
+/** etcd's peer `/members` JSON: `[{"id":…,"name":"n1","peerURLs":[…],"clientURLs":[…]}]` (no client URLs before publishing). */
+function membersFromPeer(json: string | undefined): ObservedEtcd["members"] | undefined {
+    if (!json) return undefined;
+    let list: unknown;
+    try {
+        list = JSON.parse(json);
+    } catch {
+        return undefined;
+    }
+    if (!Array.isArray(list)) return undefined;
+    return list.flatMap((m: { name?: unknown; peerURLs?: unknown; clientURLs?: unknown }) =>
+        Array.isArray(m.peerURLs) && typeof m.peerURLs[0] === "string"
+            ? [
+                  {
+                      name: typeof m.name === "string" && m.name !== "" ? m.name : "-",
+                      peerUrl: m.peerURLs[0],
+                      published: Array.isArray(m.clientURLs) && m.clientURLs.length > 0,
+                  },
+              ]
+            : [],
+    );
 }
 
 /**
@@ -171,7 +215,13 @@ export function planMembership(
     const clusterExists = current.length > 0 || Object.values(observed).some((o) => o.hasData);
     const wanted = new Set(active.map(etcdPeerUrl));
     const removing = current.filter((m) => !wanted.has(m.peerUrl));
-    const joining = clusterExists ? active.filter((m) => observed[m.name] && !observed[m.name].hasData).map((m) => m.name) : [];
+    // A master without data that the cluster lists under its own name but that never started (no client URLs) is one
+    // of the members the cluster was bootstrapped with, whose first start was interrupted: it starts as they did,
+    // with the same initial cluster, and needs no `member add` (which needs a quorum that may not exist yet).
+    const bootstrapMember = (m: Member) => current.some((c) => c.peerUrl === etcdPeerUrl(m) && c.name === m.name && c.published === false);
+    const joining = clusterExists
+        ? active.filter((m) => observed[m.name] && !observed[m.name].hasData && !bootstrapMember(m)).map((m) => m.name)
+        : [];
     const problems: string[] = [];
     if (current.length > 0 && removing.length >= quorum(current.length)) {
         problems.push(
@@ -180,6 +230,7 @@ export function planMembership(
                 `${quorum(current.length) - 1} per pulumi up`,
         );
     }
+    problems.push(...renameProblems(observed, current, active, configKeyOf));
     for (const m of removing) {
         const a = active.find((x) => x.name === m.name);
         if (a)
@@ -188,4 +239,45 @@ export function planMembership(
             );
     }
     return { clusterExists, joining, removing, problems };
+}
+
+/**
+ * A master renamed in place (same address, another name) is refused: its resources are named after it, so Pulumi
+ * would deploy the new name and then delete the old one, whose delete cleans the host (services stopped, etcd's
+ * data removed). The old name is what the host records (its host step) or what etcd calls the member at its address.
+ */
+function renameProblems(
+    observed: Record<string, ObservedEtcd>,
+    current: { name: string; peerUrl: string }[],
+    active: Member[],
+    configKeyOf: (name: string) => string,
+): string[] {
+    return active.flatMap((a) => {
+        const recorded = observed[a.name]?.master;
+        const member = current.find((m) => m.peerUrl === etcdPeerUrl(a) && m.name !== "-")?.name;
+        const was = [recorded, member].find((n) => n && n !== a.name);
+        if (!was) return [];
+        return [
+            `${configKeyOf(a.name)}: ${a.address} is master '${was}' (as its host and etcd member record it), here named '${a.name}'; ` +
+                `a rename in place would deploy '${a.name}' and then run the removal of '${was}' on the same host. Keep the name '${was}', ` +
+                `or replace the master: add '${a.name}' on a new address, pulumi up, then remove '${was}'. If the host was ` +
+                `rebuilt, remove ${masterMarker} on it`,
+        ];
+    });
+}
+
+/**
+ * With `etcdRestoreFrom` still set once its restore is done: a master without data that was not restored (one added
+ * since) would be restored alone into a cluster of its own. Refused: the key comes out before masters are added.
+ */
+export function planRestore(observed: Record<string, ObservedEtcd>, active: Member[], sha256: string, restoreKey: string): string[] {
+    const done = active.filter((m) => observed[m.name]?.restored === sha256);
+    const pendingWithData = active.some((m) => observed[m.name]?.hasData && observed[m.name].restored !== sha256);
+    const added = active.filter((m) => observed[m.name] && !observed[m.name].hasData && observed[m.name].restored !== sha256);
+    if (done.length === 0 || pendingWithData || added.length === 0) return [];
+    return [
+        `${restoreKey}: the restore from this snapshot is done on ${done.map((m) => m.name).join(", ")}; ` +
+            `${added.map((m) => m.name).join(", ")} would be restored alone instead of joining. Remove ${restoreKey} ` +
+            `(pulumi config rm), pulumi up, then add the master`,
+    ];
 }

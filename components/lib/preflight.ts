@@ -215,6 +215,24 @@ const hostLabel = (h: SshHost) => `${h.name} (${h.address}:${h.port})`;
 const keyscanType = (keyType: string) => (keyType.startsWith("ecdsa-") ? "ecdsa" : keyType.replace(/^ssh-/, ""));
 const keyscanCmd = (h: SshHost, type: string) => `ssh-keyscan -t ${type}${h.port === 22 ? "" : ` -p ${h.port}`} ${h.address}`;
 
+/**
+ * Every host the library logs in to must have a pinned host key (its `hostKey`, or a `knownHostsFile` entry): without
+ * one, the SSH steps accept whatever key is presented, and the files steps would hand the CA, service-account and
+ * encryption keys to whoever answers on that address. A problem for each host without one (run after
+ * pinFromKnownHosts, whose own problem already names a host the file lacks).
+ */
+export function unpinnedProblems(hosts: SshHost[], knownHostsFile: string | undefined): string[] {
+    if (knownHostsFile !== undefined) return [];
+    return hosts
+        .filter((h) => h.hostKey === undefined)
+        .map(
+            (h) =>
+                `${h.key}.hostKey: no host key is pinned for ${hostLabel(h)}, so any machine answering there would be trusted with ` +
+                `the cluster's keys; pin it (${keyscanCmd(h, "ed25519")} prints the line to set as ${h.key}.hostKey), or set ` +
+                `${configKey(["knownHostsFile"])} to a known_hosts file that lists it`,
+        );
+}
+
 /** Pins the host keys of hosts without `hostKey` from the known_hosts file; a problem for each host it lacks. */
 export function pinFromKnownHosts(hosts: SshHost[], knownHostsFile: string | undefined): string[] {
     if (knownHostsFile === undefined) return [];

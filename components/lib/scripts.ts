@@ -1,7 +1,7 @@
 // Shell scripts run on the hosts over SSH. Pure: they are rendered here and passed on the command's
 // stdin (never on its command line, where `ps` would show them, and never echoed: they carry keys).
 import { createHash } from "node:crypto";
-import { forgetLines, installedBinary, recordLines } from "./drift";
+import { forgetLines, installedBinary, masterMarker, recordLines, stateDir } from "./drift";
 import { paths } from "./flags";
 
 export interface ServiceFile {
@@ -116,6 +116,27 @@ function fileBlock(f: ServiceFile, owner: string): string {
  * delete: stop, disable and remove everything it created. Output never contains file contents.
  */
 export function renderServiceScript(s: ServiceScriptSpec): string {
+    return withRevision(renderServiceScriptBody(s));
+}
+
+/**
+ * What the host was last applied with: a step re-run with the same script (the command provider re-runs a step's
+ * update when any input changes, its SSH connection included: a rotated key, another user or port) finds it there
+ * and leaves a healthy service alone. Lines for the script: `applied_same` (true when this revision was applied and
+ * `healthy` succeeds) and `applied_record` (after the service was (re)started with it). The script's revision is
+ * the sha256 of its own text (see withRevision).
+ */
+export const appliedFile = (name: string) => `${stateDir}/${name}.applied`;
+export const appliedLines = (name: string) => `revision=${revisionPlaceholder}
+applied=${q(appliedFile(name))}
+applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
+applied_record() { install -d -m 0755 -o root -g root ${stateDir}; echo "$revision" > "$applied"; }`;
+
+const revisionPlaceholder = "K8SCP_REVISION_PLACEHOLDER";
+/** The script with `revision=<sha256 of the script with a placeholder in its place>`. */
+export const withRevision = (body: string) => body.replace(revisionPlaceholder, sha256(body));
+
+function renderServiceScriptBody(s: ServiceScriptSpec): string {
     const unitPath = `/etc/systemd/system/${s.name}.service`;
     const dirs = serviceDirs(s.files);
     const h = s.health;
@@ -130,10 +151,11 @@ svc=${q(s.name)}
 user=${q(s.user)}
 unit=${q(unitPath)}
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
+${appliedLines(s.name)}
 
 if [ "$action" = delete ]; then
   systemctl disable --now "$svc.service" >/dev/null 2>&1 || true
-  rm -f "$unit"
+  rm -f "$unit" "$applied"
   systemctl daemon-reload
   systemctl reset-failed "$svc.service" >/dev/null 2>&1 || true
 ${s.binaries.map((b) => `  rm -f ${q(`${paths.bin}/${b.name}`)} ${q(`${paths.staging}/${b.name}`)}`).join("\n")}
@@ -167,8 +189,14 @@ ${recordLines(
     s.binaries.map((b) => ({ path: installedBinary(b.name), sha256: b.sha256 })),
 )}
 
+healthy() { systemctl is-active --quiet "$svc.service" && ${healthCommand(h)} 2>/dev/null; }
+if applied_same healthy; then
+  say "unchanged since it was applied and healthy at ${h.url}: not restarted"
+  exit 0
+fi
 if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bootstrapWithoutWait : s.bootstrapWithoutWait ? "true" : "false"}; then
   systemctl restart --no-block "$svc.service"
+  applied_record
   say "started (health is checked once every member runs)"
   exit 0
 fi
@@ -184,6 +212,7 @@ until ${healthCommand(h)} 2>/dev/null; do
   fi
   sleep 1
 done
+applied_record
 say "healthy at ${h.url} (t=$(date +%s.%N))"
 `;
 }
@@ -269,11 +298,20 @@ export function healthCommand(h: HealthCheck): string {
     return curl.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : q(w))).join(" ");
 }
 
-/** Prepares a host: the staging directory the SSH user copies binaries into. */
-export function renderHostPrepScript(sshUser: string): string {
+/**
+ * Prepares a master's host: the staging directory the SSH user copies binaries into, and the record of the master
+ * it belongs to (read by its cleanup and the program's probe). A host that belongs to another master is refused.
+ */
+export function renderHostPrepScript(sshUser: string, master: string): string {
     return `set -eu
+owner=$(sudo -n cat ${masterMarker} 2>/dev/null || true)
+if [ -n "$owner" ] && [ "$owner" != ${q(master)} ]; then
+  echo "[k8scp] $(hostname): this host is master $owner, not ${master}: keep its name in the config (a rename is not done in place)" >&2
+  exit 1
+fi
 sudo -n install -d -m 0755 -o root -g root /var/lib/k8scp
 sudo -n install -d -m 0700 -o ${q(sshUser)} ${q(paths.staging)}
+echo ${q(master)} | sudo -n tee ${masterMarker} >/dev/null
 `;
 }
 
@@ -291,12 +329,21 @@ export interface HostService {
  * Runs when the master's host resource is deleted (destroy, or the master left the config while its host is up);
  * the services' own resources are retained on delete, so a host that is gone for good is never contacted.
  */
-export function renderHostCleanupScript(services: HostService[], extra: { units: string[]; files: string[]; keep: string[] }): string {
+export function renderHostCleanupScript(
+    services: HostService[],
+    extra: { master: string; units: string[]; files: string[]; keep: string[] },
+): string {
     const units = [...extra.units, ...[...services].reverse().map((s) => `${s.service}.service`)];
     const dirs = [
         ...new Set(services.flatMap((s) => [...serviceDirs(s.files.map((f) => ({ path: f.path, content: "" }))), ...(s.dataDirs ?? [])])),
     ];
     return `set -u
+# Never on a host that another master (this one renamed, or a new one on its address) has taken over.
+owner=$(cat ${masterMarker} 2>/dev/null || true)
+if [ -n "$owner" ] && [ "$owner" != ${q(extra.master)} ]; then
+  echo "[k8scp] $(hostname): this host is master $owner now, not ${extra.master}: nothing removed" >&2
+  exit 0
+fi
 for u in ${units.join(" ")}; do systemctl disable --now "$u" >/dev/null 2>&1 || true; done
 rm -f ${units.map((u) => q(`/etc/systemd/system/${u}`)).join(" ")} ${extra.files.map(q).join(" ")}
 systemctl daemon-reload

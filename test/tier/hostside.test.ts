@@ -127,7 +127,7 @@ test(
         await step("host prep + binaries to staging (all nodes in parallel)", async () => {
             await Promise.all(
                 masters.map(async (m) => {
-                    await sshOk(m.address, "bash -s", { input: renderHostPrepScript(lab.sshUser), timeoutMs: 30_000 });
+                    await sshOk(m.address, "bash -s", { input: renderHostPrepScript(lab.sshUser, m.name), timeoutMs: 30_000 });
                     const files = ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"].map((b) =>
                         path.join(binDir!, b),
                     );
@@ -203,6 +203,45 @@ test(
                 assert.ok(afterTs[i - 1] < afterTs[i], `restart order: ${afterTs[i - 1]} !< ${afterTs[i]}`);
             for (const m of masters) assert.equal((await sshOk(m.address, "systemctl is-active kube-scheduler.service")).trim(), "active");
         });
+        // Any input change re-runs a step (the command provider's update): a new SSH key re-runs every one of them.
+        await step("the same scripts again on every master (as a rotated SSH key re-runs them): nothing restarts", async () => {
+            const units = [serviceNames.etcd, serviceNames.apiserver, serviceNames.controllerManager, serviceNames.scheduler];
+            const ids = (m: Member) =>
+                sshOk(m.address, `systemctl show -p InvocationID --value ${units.map((u) => `${u}.service`).join(" ")}`);
+            const before = await Promise.all(masters.map(ids));
+            for (const n of perNode) {
+                const d = masterServices(n.certs, cluster, settings, n.m, { scheduler: { v: "3" } });
+                for (const svc of [d.etcd, d.apiserver, d.controllerManager, d.scheduler]) {
+                    const r = await ssh(n.m.address, sudoScript("update"), { input: serviceScript(svc, sha).script, timeoutMs: 120_000 });
+                    assert.equal(r.status, 0, r.stdout + r.stderr);
+                    assert.match(r.stderr, /unchanged since it was applied and healthy/, `${svc.service} on ${n.m.name}: ${r.stderr}`);
+                }
+            }
+            assert.deepEqual(await Promise.all(masters.map(ids)), before, "a unit was restarted (its InvocationID changed)");
+        });
+        await step("host steps: a host that is another master's is neither prepared nor cleaned under a new name", async () => {
+            const m = masters[0];
+            const prep = await ssh(m.address, "bash -s", { input: renderHostPrepScript(lab.sshUser, "renamed"), timeoutMs: 30_000 });
+            assert.notEqual(prep.status, 0, "host prep took over another master's host");
+            assert.match(prep.stderr, new RegExp(`this host is master ${m.name}, not renamed`));
+            const n = perNode[0];
+            const cleanup = await ssh(
+                m.address,
+                sudoCommand(
+                    renderHostCleanupScript([n.etcd, n.apiserver, n.controllerManager, n.scheduler], {
+                        master: "renamed",
+                        units: [snapshotUnits.timer, snapshotUnits.service],
+                        files: [snapshotTool],
+                        keep: [],
+                    }),
+                ),
+                { timeoutMs: 60_000 },
+            );
+            assert.equal(cleanup.status, 0, cleanup.stdout + cleanup.stderr);
+            assert.match(cleanup.stderr, new RegExp(`this host is master ${m.name} now, not renamed: nothing removed`));
+            assert.equal((await sshOk(m.address, "systemctl is-active etcd.service kube-apiserver.service")).trim(), "active\nactive");
+            assert.ok((await sshOk(m.address, "sudo -n test -d /var/lib/etcd/member && echo yes")).includes("yes"), "etcd's data removed");
+        });
 
         // 4. Delete.
         await step("delete everything", async () => {
@@ -215,6 +254,7 @@ test(
                         n.m.address,
                         sudoCommand(
                             renderHostCleanupScript([n.etcd, n.apiserver, n.controllerManager, n.scheduler], {
+                                master: n.m.name,
                                 units: [snapshotUnits.timer, snapshotUnits.service],
                                 files: [snapshotTool],
                                 keep: [],

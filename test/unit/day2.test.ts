@@ -9,6 +9,9 @@ import * as path from "node:path";
 import { parse } from "yaml";
 import {
     renderRestoreScript,
+    renderRestoreStart,
+    renderRestoreVerify,
+    restoreToken,
     renderResumeScript,
     renderSnapshotInstallScript,
     renderSnapshotService,
@@ -20,6 +23,7 @@ import {
     etcdInitialClusterEnv,
     parseEtcdProbe,
     planMembership,
+    planRestore,
     quorum,
     renderEtcdProbe,
     renderJoinScript,
@@ -61,7 +65,10 @@ test("every rendered day-2 script is valid bash", () => {
         renderSnapshotInstallScript(members[0], { ...snapshots, enabled: false }),
         renderRestoreScript({ self: members[0], members, clusterName: "kubernetes", sha256: "ab".repeat(32) }),
         renderResumeScript("curl -fsS https://10.213.0.11:6443/readyz"),
+        renderRestoreStart(),
+        renderRestoreVerify({ members, sha256: "ab".repeat(32) }),
         renderHostCleanupScript(masterLayout(settings), {
+            master: "n1",
             units: ["etcd-snapshot.timer"],
             files: ["/usr/local/sbin/x"],
             keep: ["/var/lib/etcd-snapshots"],
@@ -133,6 +140,82 @@ test("membership plan: a new cluster, a scale-up, a scale-down, a gone master, a
         ),
         moved.problems.join("\n"),
     );
+});
+
+test("an interrupted first start: members listed under their names that never started start as the others did, not as joiners", () => {
+    // n1 started (it has data and lists every initial member); n2 and n3 were never started (no client URLs).
+    const list = [`n1 ${peer(1)} https://10.213.0.11:2379`, `n2 ${peer(2)} -`, `n3 ${peer(3)} -`];
+    const plan = planMembership({ n1: probe(true, list), n2: probe(false), n3: probe(false) }, members, key, "k8scp:masters");
+    assert.deepEqual(plan.joining, [], "an interrupted bootstrap is not a scale-up: member add needs a quorum that does not exist yet");
+    assert.deepEqual(plan.problems, []);
+    assert.ok(plan.clusterExists);
+    // A member that had started (published its client URLs) and lost its data still rejoins through the cluster.
+    const lost = planMembership(
+        { n1: probe(true, [list[0], `n2 ${peer(2)} https://10.213.0.12:2379`, list[2]]), n2: probe(false), n3: probe(false) },
+        members,
+        key,
+        "k8scp:masters",
+    );
+    assert.deepEqual(lost.joining, ["n2"]);
+    // Without quorum `member list` fails (a linearizable read): the probe then reads the member's peer endpoint.
+    assert.match(renderEtcdProbe(members[0]), /etcd-peer-members .*https:\/\/10\.213\.0\.11:2380\/members/);
+    const fromPeer = parseEtcdProbe(
+        'etcd-data present\netcd-peer-members [{"id":185828541645115251,"peerURLs":["https://10.213.0.12:2380"],"name":"n2"},' +
+            '{"id":3319814642761637952,"peerURLs":["https://10.213.0.11:2380"],"name":"n1","clientURLs":["https://10.213.0.11:2379"]}]\n',
+    );
+    assert.deepEqual(fromPeer.members, [
+        { name: "n2", peerUrl: peer(2), published: false },
+        { name: "n1", peerUrl: peer(1), published: true },
+    ]);
+    assert.deepEqual(parseEtcdProbe("etcd-data absent\netcd-peer-members \n").members, []);
+});
+
+test("a master renamed in place (same address, another name) is refused, from its etcd member or its host's record", () => {
+    const list3 = members.map((m, i) => `${m.name} ${peer(i + 1)}`);
+    const renamed = [members[0], members[1], { name: "m3", address: "10.213.0.13" }];
+    const byMember = planMembership(
+        { n1: probe(true, list3), n2: probe(true, list3), m3: probe(true, list3) },
+        renamed,
+        key,
+        "k8scp:masters",
+    );
+    assert.deepEqual(byMember.removing, [], "a rename keeps the peer URL: nothing to remove");
+    assert.equal(byMember.problems.length, 1, byMember.problems.join("\n"));
+    assert.match(
+        byMember.problems[0],
+        /^k8scp:masters\[m3\]: 10\.213\.0\.13 is master 'n3' \(as its host and etcd member record it\), here named 'm3'; .*Keep the name 'n3', or replace the master: add 'm3' on a new address, pulumi up, then remove 'n3'/,
+    );
+    // etcd cannot say (no member list), the host's record can.
+    const host = parseEtcdProbe("k8scp-master n3\netcd-data present\n");
+    assert.equal(host.master, "n3");
+    const byHost = planMembership({ m3: host }, [{ name: "m3", address: "10.213.0.13" }], key, "k8scp:masters");
+    assert.match(byHost.problems.join("\n"), /is master 'n3'/);
+    // The same name: no problem.
+    assert.deepEqual(planMembership({ n1: parseEtcdProbe("k8scp-master n1\n") }, [members[0]], key, "k8scp:masters").problems, []);
+});
+
+test("a leftover etcdRestoreFrom: a master added after the restore is refused; an unfinished restore goes on", () => {
+    const sha = "ab".repeat(32);
+    const restored = (hasData: boolean, r: string) => ({ ...probe(hasData), restored: r });
+    const four = [...members, { name: "n4", address: "10.213.0.14" }];
+    const k = "k8scp:etcdRestoreFrom";
+    const added = planRestore(
+        { n1: restored(true, sha), n2: restored(true, sha), n3: restored(true, sha), n4: restored(false, "") },
+        four,
+        sha,
+        k,
+    );
+    assert.equal(added.length, 1);
+    assert.match(
+        added[0],
+        /^k8scp:etcdRestoreFrom: the restore from this snapshot is done on n1, n2, n3; n4 would be restored alone.*Remove k8scp:etcdRestoreFrom/,
+    );
+    // Interrupted after n1's restore: n2 and n3 still hold the old data (or none): the restore goes on.
+    assert.deepEqual(planRestore({ n1: restored(true, sha), n2: restored(true, ""), n3: restored(false, "") }, members, sha, k), []);
+    // Every member's data gone, none restored yet: the restore goes on.
+    assert.deepEqual(planRestore({ n1: restored(false, ""), n2: restored(false, ""), n3: restored(false, "") }, members, sha, k), []);
+    // Done everywhere, nothing added: nothing to say (the steps re-run only to find their markers).
+    assert.deepEqual(planRestore({ n1: restored(true, sha), n2: restored(true, sha), n3: restored(true, sha) }, members, sha, k), []);
 });
 
 /** A fake etcdctl: `member list` prints the list file, `member add/remove` edit it and log the call. */
@@ -251,7 +334,16 @@ test("restore: the old data is kept aside, each member restored with the names, 
     const s = renderRestoreScript({ self: members[1], members, clusterName: "kubernetes", sha256: "cd".repeat(32) });
     assert.match(s, /--name 'n2'/);
     assert.match(s, new RegExp(`--initial-cluster 'n1=${peer(1)},n2=${peer(2)},n3=${peer(3)}'`));
-    assert.match(s, /--initial-cluster-token 'kubernetes-etcd'/);
+    // A token of the snapshot's own: new member and cluster IDs, so no member on the old data can join the restored cluster.
+    assert.match(s, new RegExp(`--initial-cluster-token '${restoreToken("kubernetes", "cd".repeat(32))}'`));
+    assert.equal(restoreToken("kubernetes", "cd".repeat(32)), `kubernetes-etcd-restore-${"cd".repeat(8)}`);
+    // Once per snapshot as the host records it: the marker is read before anything is stopped, and written last.
+    const marker = s.indexOf(`= ${"cd".repeat(32)} ]`);
+    assert.ok(marker > 0 && marker < s.indexOf("systemctl stop"), "the marker is checked before anything is stopped");
+    assert.ok(s.lastIndexOf(`echo ${"cd".repeat(32)} > /var/lib/k8scp/etcd-restored`) > s.indexOf("etcdutl snapshot restore"));
+    // It never starts etcd itself: every member is restored before any starts (renderRestoreStart).
+    assert.doesNotMatch(s, /systemctl start/);
+    assert.match(s, /rm -f \/var\/lib\/k8scp\/etcd-restored\.verified "\$snap"/, "the copy of the snapshot is removed");
     assert.match(s, new RegExp(`--initial-advertise-peer-urls '${peer(2)}'`));
     assert.match(s, /mv \/var\/lib\/etcd "\$aside"/);
     assert.doesNotMatch(s, /rm -rf \/var\/lib\/etcd\b(?!\.restoring)/);
@@ -284,6 +376,7 @@ test("hardening: Secrets encrypted with secretbox, anonymous only on health path
 test("host cleanup: every unit, binary, directory and user of the master, snapshots kept", () => {
     const layout = masterLayout(settings);
     const s = renderHostCleanupScript(layout, {
+        master: "n1",
         units: ["etcd-snapshot.timer", "etcd-snapshot.service"],
         files: ["/usr/local/sbin/k8scp-etcd-snapshot"],
         keep: ["/var/lib/etcd-snapshots"],
