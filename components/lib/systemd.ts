@@ -20,11 +20,19 @@ export interface UnitSpec {
     serviceExtra?: Record<string, string>;
 }
 
-/** Quotes one ExecStart word the way systemd parses it (and escapes `%` specifiers). */
+/**
+ * One ExecStart word that systemd reads back as `w` (systemd.service(5), COMMAND LINES; systemd.syntax(7)): `%`
+ * doubled (specifiers), `$` doubled (environment variables), and a word with any character other than letters,
+ * digits and `_@%$+=:,./-` double-quoted, with `\` and `"` escaped and control characters as `\xNN` or `\uNNNN`.
+ */
 export function quoteExecWord(w: string): string {
-    const escaped = w.replace(/%/g, "%%");
-    if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(escaped)) return escaped;
-    return `"${escaped.replace(/\\/g, "\\\\").replace(/"/g, '\\"')}"`;
+    const escaped = w.replace(/[%$]/g, "$&$&");
+    if (/^[A-Za-z0-9_@%$+=:,./-]+$/.test(escaped)) return escaped;
+    const inQuotes = escaped.replace(/[\\"]/g, "\\$&").replace(/\p{Cc}/gu, (c) => {
+        const code = c.charCodeAt(0).toString(16);
+        return c < "\x80" ? `\\x${code.padStart(2, "0")}` : `\\u${code.padStart(4, "0")}`;
+    });
+    return `"${inQuotes}"`;
 }
 
 /** Renders a unit with `Restart=always`, `RestartSec=5` and `LimitNOFILE` as the runbooks do. */

@@ -106,6 +106,53 @@ test("units restart always, every 5 s, with a file limit and etcd ordering", () 
     assert.equal(quoteExecWord("--a=b,c"), "--a=b,c");
 });
 
+test("ExecStart words: $ and % escaped for systemd, quoted with escapes when they hold spaces or quotes", () => {
+    const args = renderArgs(schedulerFlags({ address: "10.213.0.12" }), { "log-file": '$HOME/%h "x" y', v: "3" });
+    const unit = renderUnit({ description: "d", exec: "/usr/local/bin/kube-scheduler", args });
+    const exec = unit.slice(unit.indexOf("ExecStart=") + "ExecStart=".length, unit.indexOf("\nRestart=")).split(" \\\n  ");
+    const kc = "/etc/kubernetes/kube-scheduler/kubeconfig";
+    assert.deepEqual(exec, [
+        "/usr/local/bin/kube-scheduler",
+        `--authentication-kubeconfig=${kc}`,
+        `--authorization-kubeconfig=${kc}`,
+        "--bind-address=10.213.0.12",
+        `--kubeconfig=${kc}`,
+        "--leader-elect=true",
+        String.raw`"--log-file=$$HOME/%%h \"x\" y"`,
+        "--profiling=false",
+        "--secure-port=10259",
+        "--v=3",
+    ]);
+    assert.equal(quoteExecWord("--a=$x"), "--a=$$x");
+    assert.equal(quoteExecWord("--a=b\\c"), String.raw`"--a=b\\c"`);
+    assert.equal(quoteExecWord("--a=b\tc"), String.raw`"--a=b\x09c"`);
+    assert.equal(quoteExecWord("--a="), "--a=");
+    assert.equal(quoteExecWord(""), '""');
+    // What systemd reads back (specifiers, then words with quotes and C escapes, then $$) is the word given.
+    for (const w of ['--a=$HOME/%h "x" y', "--b=a'b;c", "--c=\\\\d\\", "--d=${X} $Y %% $$", ";", "--e=\u00e9 \n"])
+        assert.equal(systemdReadsBack(quoteExecWord(w)), w, w);
+});
+
+/** A model of how systemd parses one ExecStart word: `%%`, then one word with quotes and C escapes, then `$$`. */
+function systemdReadsBack(text: string): string {
+    const s = text.replace(/%(.)/g, (_, c: string) => (c === "%" ? "%" : `<specifier ${c}>`));
+    let out = "";
+    let quoted = false;
+    for (let i = 0; i < s.length; i++) {
+        const c = s[i];
+        if (c === '"') quoted = !quoted;
+        else if (c === "\\") {
+            const e = s[++i];
+            if (e === "x") out += String.fromCharCode(parseInt(s.slice(i + 1, (i += 2) + 1), 16));
+            else if (e === "u") out += String.fromCharCode(parseInt(s.slice(i + 1, (i += 4) + 1), 16));
+            else out += e;
+        } else if (!quoted && /\s/.test(c)) throw new Error(`word ends at ${i} in ${text}`);
+        else out += c;
+    }
+    assert.ok(!quoted, `unterminated quote in ${text}`);
+    return out.replace(/\$(.)/g, (_, c: string) => (c === "$" ? "$" : `<variable ${c}>`));
+}
+
 test("kubeconfig embeds CA, cert and key and parses back", () => {
     const spec = {
         clusterName: "kubernetes",
