@@ -1,11 +1,14 @@
-// Stack configuration: schema, defaults and validation. Pure: no Pulumi calls, no I/O.
+// Stack configuration: schema, defaults and validation. Pure: no Pulumi calls, no I/O (except that
+// rawConfigFromPulumi asks the SDK, by default, which config keys hold secrets).
 // Every problem names the config key, says what is wrong and how to fix it, and all of them are found in one
 // run: field checks and the cross-field checks whose fields are valid.
 import { createHmac } from "node:crypto";
-import { RunError } from "@pulumi/pulumi";
+import { dirname } from "node:path";
+import { RunError, runtime } from "@pulumi/pulumi";
 import { z } from "zod";
 import { defaultSnapshots } from "./backup";
-import { cidrContains, cidrPrefix, cidrsOverlap, isIp, parseCidr } from "./network";
+import { Component, Flags, Member, components, flagName, flagText, masterFlags, paths, securityFlags, serviceNames } from "./flags";
+import { cidrContains, cidrPrefix, cidrsOverlap, isIp, isIpv4, parseCidr } from "./network";
 import { defaultKeyAlgorithm, keyAlgorithms } from "./pki";
 import { minimumKubernetesMinor } from "./policy";
 import { kubernetesMinor } from "./version";
@@ -17,7 +20,11 @@ export const CONFIG_NAMESPACE = "k8scp";
 const name = z
     .string()
     .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, "is not a DNS label; use lower-case letters, digits and '-', e.g. n1");
-const ip = z.string().refine(isIp, "is not an IP address; use one like 10.213.0.11");
+const ip = z.string().superRefine((s, ctx) => {
+    if (!isIp(s)) ctx.addIssue({ code: "custom", message: "is not an IP address; use one like 10.213.0.11" });
+    else if (!isIpv4(s))
+        ctx.addIssue({ code: "custom", message: "is an IPv6 address: IPv6 is not supported yet; use an IPv4 address like 10.213.0.11" });
+});
 const cidr = z.string().superRefine((s, ctx) => {
     try {
         parseCidr(s);
@@ -46,8 +53,30 @@ const bool = z.preprocess((v) => (v === "true" ? true : v === "false" ? false : 
 const port = int(1, 65535, "");
 const hours = (min: number) => int(min, 10_000_000, " hours");
 /** Flag values: `pulumi config set --path ...extraArgs.v 3` stores a number, `... true` a boolean; both render as text. */
-const flagValue = z.union([z.string(), z.number(), z.boolean()]).transform(String);
-const extraArgs = z.record(z.string(), flagValue).default({});
+const flagValue = z
+    .union([z.string(), z.number(), z.boolean()])
+    .transform(String)
+    .refine(
+        (v) => !/\p{Cc}/u.test(v),
+        "contains a control character (a newline, carriage return, NUL or the like); each flag is one line of the systemd unit, " +
+            "and a broken unit would stop the rolling update with a master down; give the value on one line",
+    );
+/** Flag names as the binaries spell them, with or without the leading `--`. */
+const flagNamePattern = "(--)?[a-z0-9][a-z0-9-]*";
+const extraArgKey = z
+    .string()
+    .regex(
+        new RegExp(`^${flagNamePattern}$`),
+        "the key is not a flag name (lower-case letters, digits and '-'); use the name alone, e.g. v or --v, and put the value in the value",
+    );
+const extraArgs = z.record(extraArgKey, flagValue).default({});
+/** An entry of allowSecurityOverrides: a service's config key and one of its flags. */
+const securityOverride = z
+    .string()
+    .regex(
+        new RegExp(`^(${components.join("|")})\\.${flagNamePattern}$`),
+        `is not a service and flag like apiserver.anonymous-auth (the service is one of ${components.join(", ")})`,
+    );
 
 const sshTarget = {
     address: ip,
@@ -68,6 +97,59 @@ const master = z
     })
     .strict();
 
+/** Directories Pulumi manages on a master: a snapshot directory is neither inside nor above one. */
+const managedDirs = [paths.conf, paths.etcdData, paths.logs, dirname(paths.staging)];
+/** System directories themselves: snapshots go in a dedicated directory, never one of these. */
+const systemDirs = new Set([
+    "/",
+    "/home",
+    "/root",
+    "/etc",
+    "/opt",
+    "/srv",
+    "/mnt",
+    "/media",
+    "/var",
+    "/var/lib",
+    "/var/log",
+    "/var/cache",
+    "/var/spool",
+    "/var/mail",
+    "/var/backups",
+    "/var/opt",
+    "/var/local",
+    "/usr/local",
+]);
+/** Trees no snapshot directory belongs in, and why. */
+const systemTrees: [RegExp, string][] = [
+    [/^\/(proc|sys|dev)(\/|$)/, "a kernel file system"],
+    [/^\/(tmp|var\/tmp)(\/|$)/, "temporary space, private to each sandboxed service"],
+    [/^\/(run|var\/run|var\/lock)(\/|$)/, "a runtime file system, emptied at boot"],
+    [/^\/(usr|bin|sbin|boot|lib[^/]*)(\/|$)/, "part of the operating system, read-only to the sandboxed snapshot service"],
+    [/^\/(home|root)(\/|$)/, "home directories, hidden from the sandboxed snapshot service"],
+    [/^\/etc(\/|$)/, "meant for configuration, not data"],
+];
+const dedicatedDir = "use a dedicated directory such as /var/lib/etcd-snapshots";
+
+/** Why `d` cannot be the snapshot directory (the installer makes it etcd's, 0700), or undefined for a dedicated path. */
+export function snapshotDirProblem(d: string): string | undefined {
+    if (!/^\/[A-Za-z0-9._/-]*$/.test(d)) return "is not an absolute path like /var/lib/etcd-snapshots";
+    const parts = d.split("/").slice(1);
+    if (d !== "/" && parts.some((p) => p === "" || p === "." || p === ".."))
+        return `is not a normalised path (it has a '.' or '..' part, '//' or a trailing '/'); ${dedicatedDir}`;
+    const inside = managedDirs.find((m) => d === m || d.startsWith(`${m}/`));
+    if (inside) return `is inside a directory Pulumi manages (${inside}); ${dedicatedDir}`;
+    const above = managedDirs.find((m) => m.startsWith(d === "/" ? "/" : `${d}/`));
+    if (systemDirs.has(d)) return `is a system directory${above ? ` and holds ${above}, which Pulumi manages` : ""}; ${dedicatedDir}`;
+    if (above) return `holds ${above}, a directory Pulumi manages; ${dedicatedDir}`;
+    for (const [tree, why] of systemTrees) {
+        const m = tree.exec(d);
+        if (m) return `is under ${m[0].replace(/\/$/, "")}, ${why}; ${dedicatedDir}`;
+    }
+    if (parts.length < 2) return `is a top-level directory; ${dedicatedDir}, two levels deep or more`;
+    return undefined;
+}
+
 /** A systemd time span: 30min, 1h, 6h, 1d. */
 const timespan = z.string().regex(/^[1-9]\d*(s|min|h|d)$/, "is not a time span like 30min, 1h or 1d");
 const etcdSnapshots = z
@@ -78,14 +160,13 @@ const etcdSnapshots = z
         interval: timespan.default(defaultSnapshots.interval),
         /** Snapshots kept per master, newest first; older ones are deleted. */
         retention: int(1, 10_000, " snapshots").default(defaultSnapshots.retention),
-        /** Directory on each master (0700, owned by etcd). */
+        /** A dedicated directory on each master (0700, owned by etcd). */
         dir: z
             .string()
-            .regex(/^\/[A-Za-z0-9._/-]+$/, "is not an absolute path like /var/lib/etcd-snapshots")
-            .refine(
-                (d) => !/^\/(etc\/kubernetes|var\/lib\/etcd)(\/|$)/.test(d),
-                "is inside a directory Pulumi manages; use e.g. /var/lib/etcd-snapshots",
-            )
+            .superRefine((d, ctx) => {
+                const problem = snapshotDirProblem(d);
+                if (problem) ctx.addIssue({ code: "custom", message: problem });
+            })
             .default(defaultSnapshots.dir),
     })
     .strict()
@@ -165,6 +246,11 @@ export const clusterConfigSchema = z
         apiserver: component,
         controllerManager: component,
         scheduler: component,
+        /**
+         * Security flags (flags.ts securityFlags) that extraArgs may change, as `<service>.<flag>`, e.g.
+         * apiserver.anonymous-auth; any other change of one is refused.
+         */
+        allowSecurityOverrides: z.array(securityOverride).default([]),
     })
     .strict();
 
@@ -306,8 +392,8 @@ const examples: Record<string, string> = {
     "etcdSnapshots.retention": "24",
     "etcdSnapshots.dir": "/var/lib/etcd-snapshots",
     etcdRestoreFrom: "/root/etcd-snapshot.db",
+    "allowSecurityOverrides[]": "apiserver.anonymous-auth",
 };
-const componentKeys = ["etcd", "apiserver", "controllerManager", "scheduler"];
 
 /** One or two `pulumi config set` commands that put a valid value at `path` (a leaf, or the first leaves of a list or map). */
 function exampleFix(path: Path): string | undefined {
@@ -322,7 +408,8 @@ function exampleFix(path: Path): string | undefined {
         return `${setCommand(["masters", 0, "name"], "n1")} and ${setCommand(["masters", 0, "address"], "10.213.0.11")}`;
     if ((path.length === 2 && top === "masters") || (path.length === 1 && top === "loadBalancer"))
         return setCommand([...path, "address"], top === "masters" ? "10.213.0.11" : "10.213.0.10");
-    if (componentKeys.includes(top)) return setCommand(path.length === 3 ? path : [top, "extraArgs", "v"], "2");
+    if ((components as string[]).includes(top)) return setCommand(path.length === 3 ? path : [top, "extraArgs", "v"], "2");
+    if (path.length === 1 && top === "allowSecurityOverrides") return setCommand([top, 0], examples["allowSecurityOverrides[]"]);
     return undefined;
 }
 
@@ -414,6 +501,7 @@ function issueProblems(i: Issue): string[] {
     const path = i.path;
     const k = configKey(path);
     if (i.code === "unrecognized_keys") return i.keys.map((u) => unknownKeyProblem(path, u, isMap(i.input) ? i.input[u] : undefined));
+    if (i.code === "invalid_key") return [`${k}: ${i.issues[0]?.message ?? i.message}`];
     const fix = exampleFix(path);
     const eg = fix ? `; e.g. ${fix}` : "; see the README's config reference";
     const expected = expectedOf(i);
@@ -449,6 +537,11 @@ function partialOf(schema: z.ZodType, value: unknown): unknown {
         return Object.fromEntries(Object.entries(shape).map(([k, s]) => [k, partialOf(s, value[k])]));
     }
     if (schema instanceof z.ZodArray) return Array.isArray(value) ? value.map((e) => partialOf(schema.element as z.ZodType, e)) : undefined;
+    if (schema instanceof z.ZodRecord) {
+        if (!isMap(value)) return undefined;
+        const valid = Object.entries(value).map(([k, v]) => schema.safeParse({ [k]: v }));
+        return Object.fromEntries(valid.flatMap((r) => (r.success ? Object.entries(r.data as Record<string, unknown>) : [])));
+    }
     const r = schema.safeParse(value);
     return r.success ? r.data : undefined;
 }
@@ -552,6 +645,103 @@ function semanticProblems(c: PartialConfig, given: Record<string, unknown>): str
     return problems;
 }
 
+// ---- security flags and secrets in extraArgs ------------------------------------------------------------
+
+/** The active masters whose name and address are valid. */
+function validMembers(c: PartialConfig): Member[] {
+    return (c.masters ?? []).flatMap((m) =>
+        m?.name !== undefined && m.address !== undefined && m.gone === false ? [{ name: m.name, address: m.address }] : [],
+    );
+}
+
+/** The flags of every service on each valid active master, before extraArgs (only the security flags are read). */
+function builtInFlags(c: PartialConfig): { name: string; flags: Record<Component, Flags> }[] {
+    const members = validMembers(c);
+    return members.map((self) => ({
+        name: self.name,
+        flags: masterFlags({
+            self,
+            members,
+            serviceCidr: c.serviceCidr ?? "",
+            clusterCidr: c.clusterCidr ?? "",
+            nodeCidrMaskSize: c.nodeCidrMaskSize ?? 0,
+            clusterDomain: c.clusterDomain ?? "",
+            clusterName: c.clusterName ?? "",
+        }),
+    }));
+}
+
+const flagOf = (flags: Flags, flag: string) => (flags[flag] === undefined ? undefined : flagText(flags[flag]));
+
+/** How a message says what the library sets a flag to, from its value on each master. */
+function ownValue(own: { name: string; value?: string }[]): string {
+    if (own.every((o) => o.value === undefined)) return "which the library does not set";
+    if (new Set(own.map((o) => o.value)).size === 1) return `which the library sets to '${own[0].value}'`;
+    return `which the library sets per master, e.g. to '${own[0].value}' on ${own[0].name}`;
+}
+
+/**
+ * extraArgs that change a security flag: a problem unless allowSecurityOverrides names the flag, else a warning.
+ * A value equal to the library's own on every master changes nothing and passes. Runs when the opt-in list and
+ * at least one master are valid.
+ */
+function securityOverrides(c: PartialConfig): { problems: string[]; warnings: string[] } {
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const allowed = c.allowSecurityOverrides;
+    const builtIn = builtInFlags(c);
+    if (allowed === undefined || builtIn.length === 0) return { problems, warnings };
+    const optedIn = new Set(allowed.flatMap((a) => (a === undefined ? [] : [a.replace(".--", ".")])));
+    for (const component of components) {
+        for (const [k, v] of Object.entries(c[component]?.extraArgs ?? {})) {
+            const flag = flagName(k);
+            if (v === undefined || !securityFlags[component].includes(flag)) continue;
+            const own = builtIn.map(({ name, flags }) => ({ name, value: flagOf(flags[component], flag) }));
+            if (own.every((o) => o.value === v)) continue;
+            const argPath = [component, "extraArgs", k];
+            const what = `${key(...argPath)}: ${show(v)} overrides a security flag of ${serviceNames[component]}, ${ownValue(own)}`;
+            if (optedIn.has(`${component}.${flag}`)) {
+                warnings.push(`${what}; allowed by ${key("allowSecurityOverrides")}`);
+                continue;
+            }
+            problems.push(
+                `${what}; remove it (${rmCommand(argPath)}), or accept the risk by naming it in ${key("allowSecurityOverrides")}: ` +
+                    setCommand(["allowSecurityOverrides", allowed.length], `${component}.${flag}`),
+            );
+        }
+    }
+    return { problems, warnings };
+}
+
+/** Entries of allowSecurityOverrides that name no security flag (a typo, or a flag extraArgs may set anyway). */
+function unguardedOptIns(c: PartialConfig): string[] {
+    return (c.allowSecurityOverrides ?? []).flatMap((a, i) => {
+        if (a === undefined) return [];
+        const component = a.slice(0, a.indexOf(".")) as Component;
+        const flag = flagName(a.slice(component.length + 1));
+        const guarded = securityFlags[component];
+        if (guarded.includes(flag)) return [];
+        const guess = closestKey(flag, guarded);
+        const fix = guess ? `did you mean ${component}.${guess}?` : "extraArgs may set it without opting in; remove it";
+        return [`${key("allowSecurityOverrides", i)}: '${a}' is not a security flag of ${serviceNames[component]}; ${fix}`];
+    });
+}
+
+/** Services whose config holds a secret: extraArgs would put it into the unit, in plain text. */
+function secretProblems(secretKeys: readonly string[]): string[] {
+    return components
+        .filter((c) => secretKeys.includes(c))
+        .map(
+            (c) =>
+                `${key(c)}: holds a secret (set with --secret); extraArgs values are written into the systemd unit, readable to anyone ` +
+                `who can read the unit, and shown in the preview; keep secrets in files on the masters, pass the file's path as the flag ` +
+                `value, and set ${key(c)} without --secret`,
+        );
+}
+
+/** The top-level keys (without namespace) that hold a secret, by raw config from rawConfigFromPulumi. */
+const secretKeysOf = new WeakMap<object, readonly string[]>();
+
 export interface ConfigCheck {
     /** The validated config with defaults; set only when there is no problem. */
     config?: ClusterConfig;
@@ -559,17 +749,31 @@ export interface ConfigCheck {
     partial: PartialConfig;
     /** Every problem, one line each: the key, what is wrong, the fix. */
     problems: string[];
+    /** What is allowed but weakens the cluster (security flags changed under allowSecurityOverrides), one line each. */
+    warnings: string[];
 }
 
-/** Checks raw stack config (the values of `k8scp:*` keys, already JSON-decoded) without throwing. */
-export function checkConfig(raw: unknown): ConfigCheck {
+/**
+ * Checks raw stack config (the values of `k8scp:*` keys, already JSON-decoded) without throwing. `secretKeys`: the
+ * top-level keys that hold a secret; rawConfigFromPulumi records them for its result.
+ */
+export function checkConfig(raw: unknown, secretKeys: readonly string[] = (isMap(raw) && secretKeysOf.get(raw)) || []): ConfigCheck {
     const parsed = clusterConfigSchema.safeParse(raw, { reportInput: true });
     const partial = (partialOf(clusterConfigSchema, raw) ?? {}) as PartialConfig;
+    const security = securityOverrides(partial);
     const problems = [
         ...(parsed.success ? [] : (parsed.error.issues as Issue[]).flatMap(issueProblems)),
         ...semanticProblems(partial, isMap(raw) ? raw : {}),
+        ...security.problems,
+        ...unguardedOptIns(partial),
+        ...secretProblems(secretKeys),
     ];
-    return { config: parsed.success && problems.length === 0 ? parsed.data : undefined, partial, problems: sortProblems(problems) };
+    return {
+        config: parsed.success && problems.length === 0 ? parsed.data : undefined,
+        partial,
+        problems: sortProblems(problems),
+        warnings: sortProblems(security.warnings),
+    };
 }
 
 /**
@@ -618,16 +822,38 @@ export function hostKeyFromKnownHosts(text: string, address: string, port = 22):
 }
 
 /**
+ * Whether the engine lists a full config key as holding a secret (a value set with --secret, or a map with one
+ * inside): the SDK's isConfigSecret (internal to @pulumi/pulumi, untyped), else the list the language host passes.
+ */
+function sdkConfigSecret(fullKey: string): boolean {
+    const sdk = runtime as unknown as { isConfigSecret?: (k: string) => boolean };
+    if (typeof sdk.isConfigSecret === "function") return sdk.isConfigSecret(fullKey);
+    try {
+        const keys: unknown = JSON.parse(process.env.PULUMI_CONFIG_SECRET_KEYS || "[]");
+        return Array.isArray(keys) && keys.includes(fullKey);
+    } catch {
+        return false;
+    }
+}
+
+/**
  * Turns Pulumi's flat config map (`{"k8scp:masters": "[...]"}`, values as the engine passes them) into the
  * raw object checkConfig takes. Keys of other namespaces are ignored. A value that is not JSON stays the string
- * it is, so the schema names the key and the type it expected.
+ * it is, so the schema names the key and the type it expected. The keys that hold a secret (`isSecret`, the SDK's
+ * answer by default) are recorded for checkConfig.
  */
-export function rawConfigFromPulumi(all: Record<string, string>): Record<string, unknown> {
+export function rawConfigFromPulumi(
+    all: Record<string, string>,
+    isSecret: (fullKey: string) => boolean = sdkConfigSecret,
+): Record<string, unknown> {
     const raw: Record<string, unknown> = {};
+    const secret: string[] = [];
+    secretKeysOf.set(raw, secret);
     for (const [fullKey, value] of Object.entries(all)) {
         const i = fullKey.indexOf(":");
         if (i < 0 || fullKey.slice(0, i) !== CONFIG_NAMESPACE) continue;
         const k = fullKey.slice(i + 1);
+        if (isSecret(fullKey)) secret.push(k);
         if (stringKeys.has(k)) {
             raw[k] = value;
             continue;

@@ -29,14 +29,24 @@ export const auditLogPath = `${paths.logs}/kube-apiserver/audit.log`;
 export const encryptionConfigPath = `${serviceDir("kube-apiserver")}/encryption-config.yaml`;
 export const authenticationConfigPath = `${serviceDir("kube-apiserver")}/authentication-config.yaml`;
 
+/** The control-plane services, by their config keys (`k8scp:apiserver`, ...). */
+export type Component = keyof typeof serviceNames;
+export const components = Object.keys(serviceNames) as Component[];
+
 export type FlagValue = string | number | boolean | string[];
 export type Flags = Record<string, FlagValue>;
+
+/** A flag's value as the command line carries it: lists joined by commas. */
+export const flagText = (v: FlagValue): string => (Array.isArray(v) ? v.join(",") : String(v));
+
+/** An extraArgs key without its optional leading `--`. */
+export const flagName = (key: string): string => key.replace(/^--/, "");
 
 /** Renders flags as `--name=value`, sorted by name, with `extraArgs` overriding or adding. */
 export function renderArgs(flags: Flags, extraArgs: Record<string, string> = {}): string[] {
     const merged: Record<string, string> = {};
-    for (const [k, v] of Object.entries(flags)) merged[k] = Array.isArray(v) ? v.join(",") : String(v);
-    for (const [k, v] of Object.entries(extraArgs)) merged[k.replace(/^--/, "")] = v;
+    for (const [k, v] of Object.entries(flags)) merged[k] = flagText(v);
+    for (const [k, v] of Object.entries(extraArgs)) merged[flagName(k)] = v;
     return Object.keys(merged)
         .sort()
         .map((k) => `--${k}=${merged[k]}`);
@@ -197,6 +207,94 @@ export function schedulerFlags(a: { address: string }): Flags {
         "leader-elect": true,
         profiling: false,
         v: 2,
+    };
+}
+
+/**
+ * Flags that decide who may connect and what they may do (authentication, authorisation, TLS, admission, audit,
+ * profiling, listening addresses): extraArgs may change them only when `k8scp:allowSecurityOverrides` names them.
+ */
+const managerSecurityFlags = [
+    "use-service-account-credentials",
+    "root-ca-file",
+    "service-account-private-key-file",
+    "authentication-kubeconfig",
+    "authorization-kubeconfig",
+    "kubeconfig",
+    "profiling",
+    "bind-address",
+];
+export const securityFlags: Record<Component, readonly string[]> = {
+    etcd: [
+        "client-cert-auth",
+        "peer-client-cert-auth",
+        "trusted-ca-file",
+        "peer-trusted-ca-file",
+        "cert-file",
+        "key-file",
+        "peer-cert-file",
+        "peer-key-file",
+        "auto-tls",
+        "peer-auto-tls",
+    ],
+    apiserver: [
+        "authorization-mode",
+        "anonymous-auth",
+        "authentication-config",
+        "client-ca-file",
+        "encryption-provider-config",
+        "enable-admission-plugins",
+        "disable-admission-plugins",
+        "insecure-port",
+        "kubelet-certificate-authority",
+        "tls-cert-file",
+        "tls-private-key-file",
+        "service-account-key-file",
+        "service-account-signing-key-file",
+        "etcd-cafile",
+        "etcd-certfile",
+        "etcd-keyfile",
+        "audit-log-path",
+        "audit-policy-file",
+        "profiling",
+        "requestheader-client-ca-file",
+        "token-auth-file",
+    ],
+    controllerManager: managerSecurityFlags,
+    scheduler: managerSecurityFlags,
+};
+
+/** What the flags of one master's services depend on. */
+export interface MasterFlagsInput {
+    self: Member;
+    members: Member[];
+    serviceCidr: string;
+    clusterCidr: string;
+    nodeCidrMaskSize: number;
+    clusterDomain: string;
+    clusterName: string;
+}
+
+/** The flags of every service of one master, before extraArgs. */
+export function masterFlags(a: MasterFlagsInput): Record<Component, Flags> {
+    const address = a.self.address;
+    return {
+        etcd: etcdFlags({ self: a.self, clusterName: a.clusterName }),
+        apiserver: apiserverFlags({
+            address,
+            etcdMembers: a.members,
+            serviceCidr: a.serviceCidr,
+            clusterDomain: a.clusterDomain,
+            apiserverCount: a.members.length,
+        }),
+        controllerManager: controllerManagerFlags({
+            address,
+            clusterCidr: a.clusterCidr,
+            nodeCidrMaskSize: a.nodeCidrMaskSize,
+            clusterName: a.clusterName,
+            serviceCidr: a.serviceCidr,
+        }),
+        scheduler: schedulerFlags({ address }),
     };
 }
 

@@ -8,6 +8,9 @@ export function isIp(s: string): boolean {
     return ipaddr.isValid(s) && (ipaddr.IPv4.isValidFourPartDecimal(s) || (s.includes(":") && ipaddr.IPv6.isValid(s)));
 }
 
+/** True when `s` is a plain IPv4 address in four-part decimal notation. */
+export const isIpv4 = (s: string): boolean => isIp(s) && !s.includes(":");
+
 /** Parses "a.b.c.d/n"; throws on anything else, including host bits set (10.0.0.1/8). */
 export function parseCidr(s: string): Cidr {
     const [addr, prefix] = ipaddr.parseCIDR(s);

@@ -3,19 +3,16 @@
 import * as path from "node:path";
 import {
     Member,
-    apiserverFlags,
     auditLogPath,
     auditPolicyPath,
     authenticationConfigPath,
     encryptionConfigPath,
-    controllerManagerFlags,
-    etcdFlags,
     healthUrls,
     kubeconfigPath,
+    masterFlags,
     paths,
     pkiFile,
     renderArgs,
-    schedulerFlags,
     serviceNames as svc,
 } from "./flags";
 import { etcdInitialClusterEnv } from "./etcd";
@@ -86,7 +83,8 @@ export const localApiserverUrl = (self: Member) => `https://${self.address}:6443
 export function masterServiceSpecs<T>(
     a: MasterServicesInput<T>,
 ): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler", ServiceSpec<T>> {
-    const { self, members, pem } = a;
+    const { self, pem } = a;
+    const flags = masterFlags(a);
     const files = (service: string, list: [string, T, boolean?][]) =>
         list.map(([f, content, secret]) => ({ path: pkiFile(service, f), content, mode: secret ? "0600" : "0644" }));
     return {
@@ -94,7 +92,7 @@ export function masterServiceSpecs<T>(
             service: svc.etcd,
             description: "etcd key-value store (Kubernetes backing store)",
             binaries: ["etcd", "etcdctl", "etcdutl"],
-            args: renderArgs(etcdFlags({ self, clusterName: a.clusterName }), a.extraArgs?.etcd),
+            args: renderArgs(flags.etcd, a.extraArgs?.etcd),
             files: files(svc.etcd, [
                 ["etcd-ca.pem", pem.etcdCA],
                 ["etcd-server.pem", pem.etcdServer.certPem],
@@ -118,16 +116,7 @@ export function masterServiceSpecs<T>(
             service: svc.apiserver,
             description: "Kubernetes API server",
             binaries: ["kube-apiserver"],
-            args: renderArgs(
-                apiserverFlags({
-                    address: self.address,
-                    etcdMembers: members,
-                    serviceCidr: a.serviceCidr,
-                    clusterDomain: a.clusterDomain,
-                    apiserverCount: members.length,
-                }),
-                a.extraArgs?.apiserver,
-            ),
+            args: renderArgs(flags.apiserver, a.extraArgs?.apiserver),
             files: [
                 ...files(svc.apiserver, [
                     ["ca.pem", pem.kubernetesCA.certPem],
@@ -157,16 +146,7 @@ export function masterServiceSpecs<T>(
             service: svc.controllerManager,
             description: "Kubernetes controller manager",
             binaries: ["kube-controller-manager"],
-            args: renderArgs(
-                controllerManagerFlags({
-                    address: self.address,
-                    clusterCidr: a.clusterCidr,
-                    nodeCidrMaskSize: a.nodeCidrMaskSize,
-                    clusterName: a.clusterName,
-                    serviceCidr: a.serviceCidr,
-                }),
-                a.extraArgs?.controllerManager,
-            ),
+            args: renderArgs(flags.controllerManager, a.extraArgs?.controllerManager),
             files: [
                 ...files(svc.controllerManager, [
                     ["ca.pem", pem.kubernetesCA.certPem],
@@ -183,7 +163,7 @@ export function masterServiceSpecs<T>(
             service: svc.scheduler,
             description: "Kubernetes scheduler",
             binaries: ["kube-scheduler"],
-            args: renderArgs(schedulerFlags({ address: self.address }), a.extraArgs?.scheduler),
+            args: renderArgs(flags.scheduler, a.extraArgs?.scheduler),
             files: [{ path: kubeconfigPath(svc.scheduler), content: a.kubeconfigs.scheduler, mode: "0600" }],
             after: ["kube-apiserver.service"],
             health: { url: healthUrls.scheduler(self.address) },

@@ -187,6 +187,64 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         (c) => (c.keyAlgorithm = "RSA-1024"),
         ["k8scp:keyAlgorithm: 'RSA-1024' is not a key algorithm; use one of ECDSA-P256, ECDSA-P384, RSA-2048, RSA-3072, RSA-4096"],
     ],
+    [
+        "an IPv6 master address",
+        (c) => (c.masters[1].address = "fd00::12"),
+        ["k8scp:masters[1].address: 'fd00::12' is an IPv6 address: IPv6 is not supported yet; use an IPv4 address like 10.213.0.11"],
+    ],
+    [
+        "an IPv6 VIP",
+        (c) => (c.loadBalancer.address = "fd00::10"),
+        ["k8scp:loadBalancer.address: 'fd00::10' is an IPv6 address: IPv6 is not supported yet; use an IPv4 address like 10.213.0.11"],
+    ],
+    [
+        "an extraArgs key that is not a flag name",
+        (c) => (c.apiserver = { extraArgs: { "--V=3": "3", "max requests": "10" } }),
+        [
+            "k8scp:apiserver.extraArgs.--V=3: the key is not a flag name (lower-case letters, digits and '-'); use the name alone, e.g. v or --v, and put the value in the value",
+            "k8scp:apiserver.extraArgs.max requests: the key is not a flag name (lower-case letters, digits and '-'); use the name alone, e.g. v or --v, and put the value in the value",
+        ],
+    ],
+    [
+        "an extraArgs value with a newline",
+        (c) => (c.scheduler = { extraArgs: { "log-file": "/var/log/x\nExecStartPre=/bin/sh -c id", v: "2\r" } }),
+        [
+            "k8scp:scheduler.extraArgs.log-file: '/var/log/x...' contains a control character (a newline, carriage return, NUL or the like); each flag is one line of the systemd unit, and a broken unit would stop the rolling update with a master down; give the value on one line",
+            "k8scp:scheduler.extraArgs.v: '2\r' contains a control character (a newline, carriage return, NUL or the like); each flag is one line of the systemd unit, and a broken unit would stop the rolling update with a master down; give the value on one line",
+        ],
+    ],
+    [
+        "a security flag changed without opting in",
+        (c) => (c.apiserver = { extraArgs: { "anonymous-auth": true, "--authorization-mode": "AlwaysAllow", v: 4 } }),
+        [
+            "k8scp:apiserver.extraArgs.anonymous-auth: 'true' overrides a security flag of kube-apiserver, which the library does not set; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.anonymous-auth), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.anonymous-auth",
+            "k8scp:apiserver.extraArgs.--authorization-mode: 'AlwaysAllow' overrides a security flag of kube-apiserver, which the library sets to 'Node,RBAC'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.--authorization-mode), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.authorization-mode",
+        ],
+    ],
+    [
+        "a per-master security flag changed, with another flag opted in",
+        (c) => ((c.controllerManager = { extraArgs: { "bind-address": "0.0.0.0" } }), (c.allowSecurityOverrides = ["etcd.auto-tls"])),
+        [
+            "k8scp:controllerManager.extraArgs.bind-address: '0.0.0.0' overrides a security flag of kube-controller-manager, which the library sets per master, e.g. to '10.213.0.11' on n1; remove it (pulumi config rm --path k8scp:controllerManager.extraArgs.bind-address), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[1]' controllerManager.bind-address",
+        ],
+    ],
+    [
+        "an opt-in that names no security flag, or is not a service and flag",
+        (c) => (c.allowSecurityOverrides = ["apiserver.anonymus-auth", "scheduler.v", "kube-apiserver.profiling", 3]),
+        [
+            "k8scp:allowSecurityOverrides[2]: 'kube-apiserver.profiling' is not a service and flag like apiserver.anonymous-auth (the service is one of etcd, apiserver, controllerManager, scheduler)",
+            "k8scp:allowSecurityOverrides[3]: expected a string, got the number 3; set it as a string: pulumi config set --path --type string 'k8scp:allowSecurityOverrides[3]' 3",
+            "k8scp:allowSecurityOverrides[0]: 'apiserver.anonymus-auth' is not a security flag of kube-apiserver; did you mean apiserver.anonymous-auth?",
+            "k8scp:allowSecurityOverrides[1]: 'scheduler.v' is not a security flag of kube-scheduler; extraArgs may set it without opting in; remove it",
+        ],
+    ],
+    [
+        "an opt-in list that is not a list",
+        (c) => (c.allowSecurityOverrides = "apiserver.profiling"),
+        [
+            "k8scp:allowSecurityOverrides: expected a list, got the string 'apiserver.profiling'; remove it (pulumi config rm k8scp:allowSecurityOverrides), then e.g. pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.anonymous-auth",
+        ],
+    ],
 ];
 
 for (const [name, mutate, expected] of cases) {
@@ -196,6 +254,90 @@ for (const [name, mutate, expected] of cases) {
         assert.deepEqual(problems(c), expected);
     });
 }
+
+test("snapshot directories: only a dedicated, normalised path two levels deep or more", () => {
+    const dirProblem = (dir: string) => checkConfig({ ...base(), etcdSnapshots: { dir } }).problems;
+    const use = "use a dedicated directory such as /var/lib/etcd-snapshots";
+    const refused: [string, string][] = [
+        ["/", `is a system directory and holds /etc/kubernetes, which Pulumi manages; ${use}`],
+        ["/home", `is a system directory; ${use}`],
+        ["/var/lib", `is a system directory and holds /var/lib/etcd, which Pulumi manages; ${use}`],
+        ["/usr/local", `is a system directory; ${use}`],
+        ["/var/log", `is a system directory and holds /var/log/kubernetes, which Pulumi manages; ${use}`],
+        ["/etc/../var/lib/etcd", `is not a normalised path (it has a '.' or '..' part, '//' or a trailing '/'); ${use}`],
+        ["/var/lib/./etcd-snapshots", `is not a normalised path (it has a '.' or '..' part, '//' or a trailing '/'); ${use}`],
+        ["/var//lib/etcd-snapshots", `is not a normalised path (it has a '.' or '..' part, '//' or a trailing '/'); ${use}`],
+        ["/var/lib/etcd-snapshots/", `is not a normalised path (it has a '.' or '..' part, '//' or a trailing '/'); ${use}`],
+        ["/var/lib/etcd", `is inside a directory Pulumi manages (/var/lib/etcd); ${use}`],
+        ["/etc/kubernetes/snapshots", `is inside a directory Pulumi manages (/etc/kubernetes); ${use}`],
+        ["/var/lib/k8scp", `is inside a directory Pulumi manages (/var/lib/k8scp); ${use}`],
+        ["/tmp/etcd", `is under /tmp, temporary space, private to each sandboxed service; ${use}`],
+        ["/var/tmp/etcd", `is under /var/tmp, temporary space, private to each sandboxed service; ${use}`],
+        ["/run/etcd", `is under /run, a runtime file system, emptied at boot; ${use}`],
+        ["/proc/1", `is under /proc, a kernel file system; ${use}`],
+        ["/dev/shm", `is under /dev, a kernel file system; ${use}`],
+        ["/usr/local/etcd", `is under /usr, part of the operating system, read-only to the sandboxed snapshot service; ${use}`],
+        ["/lib64/etcd", `is under /lib64, part of the operating system, read-only to the sandboxed snapshot service; ${use}`],
+        ["/home/kube", `is under /home, home directories, hidden from the sandboxed snapshot service; ${use}`],
+        ["/root/etcd", `is under /root, home directories, hidden from the sandboxed snapshot service; ${use}`],
+        ["/etc/ssh", `is under /etc, meant for configuration, not data; ${use}`],
+        ["/backup", `is a top-level directory; ${use}, two levels deep or more`],
+        ["var/lib/etcd-snapshots", "is not an absolute path like /var/lib/etcd-snapshots"],
+    ];
+    for (const [dir, why] of refused) assert.deepEqual(dirProblem(dir), [`k8scp:etcdSnapshots.dir: '${dir}' ${why}`], dir);
+    for (const dir of ["/var/lib/etcd-snapshots", "/srv/etcd-snapshots", "/backup/etcd", "/var/backups/etcd", "/opt/etcd/snapshots"])
+        assert.deepEqual(dirProblem(dir), [], dir);
+});
+
+test("a security flag changed under allowSecurityOverrides is a warning; the library's own value needs no opt-in", () => {
+    const c = {
+        ...base(),
+        apiserver: { extraArgs: { "--anonymous-auth": "true", profiling: false, "authorization-mode": "Node,RBAC", v: 4 } },
+        etcd: { extraArgs: { "client-cert-auth": true } },
+        allowSecurityOverrides: ["apiserver.--anonymous-auth"],
+    };
+    const r = checkConfig(c);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.warnings, [
+        "k8scp:apiserver.extraArgs.--anonymous-auth: 'true' overrides a security flag of kube-apiserver, which the library does not set; allowed by k8scp:allowSecurityOverrides",
+    ]);
+    assert.deepEqual(checkConfig(base()).warnings, []);
+});
+
+test("secret extraArgs are refused: the unit would carry them in plain text", () => {
+    const all = {
+        "k8scp:masters": JSON.stringify(base().masters),
+        "k8scp:loadBalancer": '{"address":"10.213.0.10"}',
+        "k8scp:kubernetesVersion": "1.34.4",
+        "k8scp:sshPrivateKey": "key text",
+        "k8scp:apiserver": '{"extraArgs":{"oidc-client-secret":"s3cret"}}',
+        "k8scp:scheduler": '{"extraArgs":{"v":3}}',
+    };
+    const secret = new Set(["k8scp:sshPrivateKey", "k8scp:apiserver"]);
+    const p = checkConfig(rawConfigFromPulumi(all, (k) => secret.has(k))).problems;
+    assert.deepEqual(p, [
+        "k8scp:apiserver: holds a secret (set with --secret); extraArgs values are written into the systemd unit, readable to anyone who can read the unit, and shown in the preview; keep secrets in files on the masters, pass the file's path as the flag value, and set k8scp:apiserver without --secret",
+    ]);
+    assert.ok(!p.join("\n").includes("s3cret"), "the secret value is never printed");
+    assert.deepEqual(checkConfig(rawConfigFromPulumi(all, () => false)).problems, []);
+    // Outside a Pulumi run the SDK lists no secret keys.
+    assert.deepEqual(checkConfig(rawConfigFromPulumi(all)).problems, []);
+});
+
+test("the values that reach the hosts are checked in the same pass as the rest", () => {
+    const c = base() as Raw;
+    c.masters[2].address = "fd00::13";
+    c.etcdSnapshots = { dir: "/var/lib" };
+    c.scheduler = { extraArgs: { "bind-address": "0.0.0.0", "log-file": "a\nb" } };
+    c.serviceCidr = "10.68.0.0/33";
+    assert.deepEqual(problems(c), [
+        "k8scp:masters[2].address: 'fd00::13' is an IPv6 address: IPv6 is not supported yet; use an IPv4 address like 10.213.0.11",
+        "k8scp:serviceCidr: '10.68.0.0/33' is not a CIDR; use one like 10.68.0.0/16",
+        "k8scp:etcdSnapshots.dir: '/var/lib' is a system directory and holds /var/lib/etcd, which Pulumi manages; use a dedicated directory such as /var/lib/etcd-snapshots",
+        "k8scp:scheduler.extraArgs.log-file: 'a...' contains a control character (a newline, carriage return, NUL or the like); each flag is one line of the systemd unit, and a broken unit would stop the rolling update with a master down; give the value on one line",
+        "k8scp:scheduler.extraArgs.bind-address: '0.0.0.0' overrides a security flag of kube-scheduler, which the library sets per master, e.g. to '10.213.0.11' on n1; remove it (pulumi config rm --path k8scp:scheduler.extraArgs.bind-address), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' scheduler.bind-address",
+    ]);
+});
 
 test("even masters are accepted when explicitly allowed", () => {
     const c = base();
@@ -236,7 +378,11 @@ test("cross-field checks run as far as the fields they read are valid", () => {
 });
 
 test("scalars set with --path: numbers and booleans are flag values, rendered as text", () => {
-    const c = validateConfig({ ...base(), scheduler: { extraArgs: { v: 3, profiling: false, "bind-address": "0.0.0.0" } } });
+    const c = validateConfig({
+        ...base(),
+        scheduler: { extraArgs: { v: 3, profiling: false, "bind-address": "0.0.0.0" } },
+        allowSecurityOverrides: ["scheduler.bind-address"],
+    });
     assert.deepEqual(c.scheduler.extraArgs, { v: "3", profiling: "false", "bind-address": "0.0.0.0" });
     const args = renderArgs({ v: 2 }, c.scheduler.extraArgs);
     assert.ok(args.includes("--v=3") && args.includes("--profiling=false"), args.join(" "));
