@@ -24,7 +24,8 @@ import {
 
 async function main() {
     const raw = rawConfigFromPulumi(pulumi.runtime.allConfig());
-    const { config, partial, problems } = checkConfig(raw);
+    const { config, partial, problems, warnings } = checkConfig(raw);
+    for (const warning of warnings) pulumi.log.warn(warning);
 
     const sshKey = readPrivateKey(partial);
     problems.push(...sshKey.problems);
