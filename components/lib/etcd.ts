@@ -164,7 +164,7 @@ export function parseEtcdProbe(out: string): ObservedEtcd {
     return {
         hasData: lines.includes("etcd-data present"),
         restored: /^etcd-restored ([0-9a-f]{64})$/m.exec(out)?.[1] ?? "",
-        master: /^k8scp-master ([a-z0-9-]+)$/m.exec(out)?.[1] ?? "",
+        master: /^k8scp-master ([a-z0-9][a-z0-9-]*)$/m.exec(out)?.[1] ?? "",
         members: membersFromList(lines) ?? membersFromPeer(/^etcd-peer-members (.+)$/m.exec(out)?.[1]) ?? [],
     };
 }

@@ -190,6 +190,9 @@ test("a master renamed in place (same address, another name) is refused, from it
     assert.equal(host.master, "n3");
     const byHost = planMembership({ m3: host }, [{ name: "m3", address: "10.213.0.13" }], key, "k8scp:masters");
     assert.match(byHost.problems.join("\n"), /is master 'n3'/);
+    // A host with no record ("-"): no problem.
+    assert.equal(parseEtcdProbe("k8scp-master -\netcd-data absent\n").master, "");
+    assert.deepEqual(planMembership({ n1: parseEtcdProbe("k8scp-master -\n") }, [members[0]], key, "k8scp:masters").problems, []);
     // The same name: no problem.
     assert.deepEqual(planMembership({ n1: parseEtcdProbe("k8scp-master n1\n") }, [members[0]], key, "k8scp:masters").problems, []);
 });
