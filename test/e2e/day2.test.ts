@@ -192,33 +192,98 @@ test(
                         /k8scp:masters: this change removes 2 of the 3 etcd members at once \(n2, n3\), a majority, and etcd would lose quorum/,
                     );
                     setMasters([n1, n2, n3].map((m) => entry(m)));
+                    // A rename in place would deploy m3 and then run n3's removal on the same host (etcd's data gone).
+                    setMasters([entry(n1), entry(n2), { name: "m3", address: n3.address }]);
+                    await previewFails("n3 renamed m3", /k8scp:masters\[2\]: 10\.213\.0\.13 is master 'n3' .*Keep the name 'n3'/);
+                    // preflight false skips only the reachability checks: the hosts are still read and the plan still made.
+                    editConfig((c) => (c["k8scp:preflight"] = false));
+                    await previewFails("n3 renamed m3, preflight off", /k8scp:masters\[2\]: 10\.213\.0\.13 is master 'n3'/);
+                    setMasters([n1, n2, n3].map((m) => entry(m)));
+                    editConfig((c) => delete c["k8scp:preflight"]);
+                    // Every host needs a pinned key: without one, any machine answering there would get the keys.
+                    let knownHosts: unknown;
+                    editConfig((c) => {
+                        knownHosts = c["k8scp:knownHostsFile"];
+                        delete c["k8scp:knownHostsFile"];
+                    });
+                    await previewFails(
+                        "no host key pinned",
+                        /k8scp:masters\[0\]\.hostKey: no host key is pinned for n1 \(10\.213\.0\.11:22\)/,
+                    );
+                    editConfig((c) => (c["k8scp:knownHostsFile"] = knownHosts));
                 },
             );
 
-            await t.test("restore: etcd's data gone on every master; one config value and pulumi up bring back the snapshot", async () => {
-                for (const m of cluster.masters)
-                    await lab.sshOk(m.address, "sudo -n systemctl stop etcd && sudo -n rm -rf /var/lib/etcd/member");
-                editConfig((c) => (c["k8scp:etcdRestoreFrom"] = snapshotCopy));
-                const preview = await pulumi.ok(["preview", "--diff"], 600_000);
-                assert.match(preview, /etcd restore from \S+etcd-snapshot\.db \(sha256 [0-9a-f]{12}/);
-                for (const m of cluster.masters) assert.match(preview, new RegExp(`k8s-etcd-restore-${m.name}-restore`));
-                const up = await step("pulumi up (restore)", () =>
-                    pulumi.ok(["up", "--yes", "--skip-preview"], 1_200_000).then((o) => keep("restore", o)),
-                );
-                assert.match(up, /restored from the snapshot/);
-                await cluster.rawOk("/readyz", 60_000);
-                assert.deepEqual(await etcdMembers(n1), ["n1", "n2", "n3"]);
-                await cluster.kubectlOk(["get", "configmap", "before-snapshot"]);
-                const gone = await cluster.kubectl(["get", "configmap", "after-snapshot"]);
-                assert.notEqual(gone.status, 0);
-                assert.match(gone.stderr, /NotFound/);
-                for (const m of cluster.masters)
-                    assert.match(await lab.sshOk(m.address, "sudo -n ls -d /var/lib/etcd.before-restore-*"), /before-restore-/);
-                await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
-                editConfig((c) => delete c["k8scp:etcdRestoreFrom"]);
-                await pulumi.ok(["up", "--yes", "--skip-preview"], 600_000);
-                await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
-            });
+            await t.test(
+                "restore: etcd running on bad data on two masters, gone on one; one config value and pulumi up bring back the snapshot",
+                async () => {
+                    // The usual reason to restore is bad data, not lost data: n1 and n2 keep running on theirs (with the
+                    // ConfigMap written after the snapshot); every member must be stopped before any starts on the snapshot.
+                    await lab.sshOk(n3.address, "sudo -n systemctl stop etcd && sudo -n rm -rf /var/lib/etcd/member");
+                    editConfig((c) => (c["k8scp:etcdRestoreFrom"] = snapshotCopy));
+                    const preview = await pulumi.ok(["preview", "--diff"], 600_000);
+                    assert.match(preview, /etcd restore from \S+etcd-snapshot\.db \(sha256 [0-9a-f]{12}/);
+                    for (const m of cluster.masters) assert.match(preview, new RegExp(`k8s-etcd-restore-${m.name}-restore`));
+                    const up = await step("pulumi up (restore)", () =>
+                        pulumi.ok(["up", "--yes", "--skip-preview"], 1_200_000).then((o) => keep("restore", o)),
+                    );
+                    assert.match(up, /restored from the snapshot/);
+                    await cluster.rawOk("/readyz", 60_000);
+                    assert.deepEqual(await etcdMembers(n1), ["n1", "n2", "n3"]);
+                    await cluster.kubectlOk(["get", "configmap", "before-snapshot"]);
+                    const gone = await cluster.kubectl(["get", "configmap", "after-snapshot"]);
+                    assert.notEqual(gone.status, 0);
+                    assert.match(gone.stderr, /NotFound/);
+                    for (const m of cluster.masters)
+                        assert.match(await lab.sshOk(m.address, "sudo -n ls -d /var/lib/etcd.before-restore-*"), /before-restore-/);
+                    await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
+                },
+            );
+
+            await t.test(
+                "a new SSH key with etcdRestoreFrom still set: every step re-runs and changes nothing (no restore, no restart)",
+                async () => {
+                    await cluster.kubectlOk(["create", "configmap", "after-restore", "--from-literal=k=v"]);
+                    const units = ["etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd-snapshot.timer"];
+                    const invocations = () =>
+                        Promise.all(
+                            cluster.masters.map(async (m) =>
+                                (await lab.sshOk(m.address, `systemctl show -p InvocationID --value ${units.join(" ")}`)).trim(),
+                            ),
+                        );
+                    const memberIds = async () =>
+                        (await cluster.etcdctl(n1, "member list -w simple")).stdout.split("\n").map((l) => l.split(",")[0]);
+                    const [idsBefore, membersBefore] = [await invocations(), await memberIds()];
+                    // A new key, authorised on every host beside the old one, as an operator rotates it.
+                    const newKey = path.join(tmp, "id_rotated");
+                    await ok("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "rotated", "-f", newKey]);
+                    const pub = fs.readFileSync(`${newKey}.pub`, "utf8").trim();
+                    for (const address of [...all.map((m) => m.address), lab.vip])
+                        await lab.sshOk(address, `echo '${pub}' | sudo -n tee -a /etc/ssh/authorized_keys.d/${lab.sshUser} >/dev/null`);
+                    editConfig((c) => (c["k8scp:sshPrivateKeyPath"] = newKey));
+                    const up = await withProbe("SSH key rotated", () =>
+                        step("pulumi up (SSH key rotated, etcdRestoreFrom still set)", () =>
+                            pulumi.ok(["up", "--yes", "--skip-preview"], 1_200_000).then((o) => keep("key-rotation", o)),
+                        ),
+                    );
+                    assert.doesNotMatch(up, /restored from the snapshot \(revision/, "the restore ran again");
+                    assert.match(up, /already restored from this snapshot: nothing changed/);
+                    assert.match(up, /unchanged since it was applied and healthy/);
+                    await cluster.kubectlOk(["get", "configmap", "after-restore"]);
+                    assert.deepEqual(await invocations(), idsBefore, "a unit was restarted (its InvocationID changed)");
+                    assert.deepEqual(await memberIds(), membersBefore, "etcd's member IDs changed");
+                    for (const m of cluster.masters)
+                        assert.equal(
+                            (await lab.sshOk(m.address, "sudo -n ls /var/lib/k8scp/staging/")).includes("etcd-restore.db"),
+                            false,
+                            "the snapshot copy was left on " + m.name,
+                        );
+                    await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
+                    editConfig((c) => delete c["k8scp:etcdRestoreFrom"]);
+                    await pulumi.ok(["up", "--yes", "--skip-preview"], 600_000);
+                    await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
+                },
+            );
 
             await t.test(
                 "scale up 3 -> 5: members added one at a time, flags, LB and SANs follow, the API answers throughout",
