@@ -130,7 +130,8 @@ say "members: $(ctl member list -w simple | awk -F', ' '{ printf "%s%s", (c++ ? 
 /**
  * Probe lines (run as root on a master): whether it has member data, and the members it knows of. Without quorum
  * (`member list` is a linearizable read in etcd 3.5), as after a first start that was interrupted when only some
- * members had started, the member's own list from its peer endpoint (`/members`, JSON).
+ * members had started, the member's own list from its peer endpoint (`/members`, JSON; HTTP/1.1: etcd's peer
+ * listener resets HTTP/2 streams from curl).
  */
 export function renderEtcdProbe(self: Member): string {
     const pki = (f: string) => pkiFile(serviceNames.etcd, f);
@@ -140,7 +141,7 @@ if [ -d ${etcdMemberDir} ]; then echo "etcd-data present"; else echo "etcd-data 
 if [ -x ${paths.bin}/etcdctl ] && [ -f ${pkiFile(serviceNames.etcd, "etcd-server.pem")} ]; then
   members=$(${etcdctl([self])} --command-timeout=5s member list -w simple 2>/dev/null | awk -F', ' 'NF >= 4 { print "etcd-member " ($3 == "" ? "-" : $3) " " $4 " " ($5 == "" ? "-" : $5) }' || true)
   if [ -n "$members" ]; then echo "$members"; else
-    echo "etcd-peer-members $(curl -s --max-time 5 --cacert ${pki("etcd-ca.pem")} --cert ${pki("etcd-peer.pem")} --key ${pki("etcd-peer-key.pem")} ${etcdPeerUrl(self)}/members 2>/dev/null | tr -d '\n')"
+    echo "etcd-peer-members $(curl -s --http1.1 --max-time 5 --cacert ${pki("etcd-ca.pem")} --cert ${pki("etcd-peer.pem")} --key ${pki("etcd-peer-key.pem")} ${etcdPeerUrl(self)}/members 2>/dev/null | tr -d '\\n')"
   fi
 fi
 `;

@@ -9,6 +9,7 @@ import {
     encryptionConfigPath,
     healthUrls,
     kubeconfigPath,
+    MasterFlagsInput,
     masterFlags,
     paths,
     pkiFile,
@@ -43,16 +44,9 @@ export interface ServiceSpec<T> {
     environmentFile?: string;
 }
 
-export interface MasterServicesInput<T> {
+export interface MasterServicesInput<T> extends MasterFlagsInput {
     /** The Kubernetes release the binaries are (some files differ by release), e.g. "1.34.4". */
     kubernetesVersion: string;
-    self: Member;
-    members: Member[];
-    serviceCidr: string;
-    clusterCidr: string;
-    nodeCidrMaskSize: number;
-    clusterDomain: string;
-    clusterName: string;
     extraArgs?: {
         etcd?: Record<string, string>;
         apiserver?: Record<string, string>;

@@ -169,6 +169,38 @@ const cases: () => Case[] = () => {
             ],
         },
         {
+            name: "values that reach the hosts: an IPv6 address, /home for snapshots, a security flag, a newline in a flag",
+            edit: (c) => {
+                masters(c)[1].address = "fd00::12";
+                c["k8scp:etcdSnapshots"] = { dir: "/home" };
+                c["k8scp:apiserver"] = { extraArgs: { "anonymous-auth": "true" } };
+                c["k8scp:scheduler"] = { extraArgs: { v: "2\nExecStartPre=/bin/sh -c id" } };
+            },
+            problems: [
+                "k8scp:masters[1].address: 'fd00::12' is an IPv6 address: IPv6 is not supported yet; use an IPv4 address like 10.213.0.11",
+                "k8scp:etcdSnapshots.dir: '/home' is a system directory; use a dedicated directory such as /var/lib/etcd-snapshots",
+                "k8scp:apiserver.extraArgs.anonymous-auth: 'true' overrides a security flag of kube-apiserver, which the library does not set; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.anonymous-auth), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.anonymous-auth",
+                "k8scp:scheduler.extraArgs.v: '2...' contains a control character (a newline, carriage return, NUL or the like); each flag is one line of the systemd unit, and a broken unit would stop the rolling update with a master down; give the value on one line",
+            ],
+        },
+        {
+            name: "a flag value set with --secret: refused, since flags are in the unit in plain text",
+            set: [["--secret", "--path", "k8scp:apiserver.extraArgs.token-auth-file", "/etc/kubernetes/tokens.csv"]],
+            problems: [
+                "k8scp:apiserver: holds a secret (set with --secret); extraArgs values are written into the systemd unit, readable to anyone who can read the unit, and shown in the preview; keep secrets in files on the masters, pass the file's path as the flag value, and set k8scp:apiserver without --secret",
+            ],
+        },
+        {
+            name: "no host key pinned (no knownHostsFile, no hostKey): every host refused, before any SSH session",
+            edit: (c) => delete c["k8scp:knownHostsFile"],
+            problems: [
+                "k8scp:masters[0].hostKey: no host key is pinned for n1 (10.213.0.11:22), so any machine answering there would be trusted with the cluster's keys; pin it (ssh-keyscan -t ed25519 10.213.0.11 prints the line to set as k8scp:masters[0].hostKey), or set k8scp:knownHostsFile to a known_hosts file that lists it",
+                "k8scp:masters[1].hostKey: no host key is pinned for n2 (10.213.0.12:22), so any machine answering there would be trusted with the cluster's keys; pin it (ssh-keyscan -t ed25519 10.213.0.12 prints the line to set as k8scp:masters[1].hostKey), or set k8scp:knownHostsFile to a known_hosts file that lists it",
+                "k8scp:masters[2].hostKey: no host key is pinned for n3 (10.213.0.13:22), so any machine answering there would be trusted with the cluster's keys; pin it (ssh-keyscan -t ed25519 10.213.0.13 prints the line to set as k8scp:masters[2].hostKey), or set k8scp:knownHostsFile to a known_hosts file that lists it",
+                "k8scp:loadBalancer.hostKey: no host key is pinned for lb (10.213.0.10:22), so any machine answering there would be trusted with the cluster's keys; pin it (ssh-keyscan -t ed25519 10.213.0.10 prints the line to set as k8scp:loadBalancer.hostKey), or set k8scp:knownHostsFile to a known_hosts file that lists it",
+            ],
+        },
+        {
             name: "a secret value is shown as [secret]",
             set: [["--secret", "k8scp:sshPrivateKeyPath", path.join(tmp, "secret-path")]],
             problems: ["k8scp:sshPrivateKeyPath: [secret] does not exist; create a key (ssh-keygen -t ed25519) or fix the path"],

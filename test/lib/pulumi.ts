@@ -1,6 +1,7 @@
 // The real Pulumi CLI for the tests: run in the lab's controller namespace (the only place that reaches the
 // hosts), with the toolchain's environment, a throwaway file:// backend and a stack config file of the test's own.
 import assert from "node:assert/strict";
+import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
@@ -38,9 +39,47 @@ export class PulumiCli {
         return r;
     }
 
-    private exec(args: string[], timeoutMs: number): Promise<Result> {
+    /**
+     * Starts a command in a process group of its own (the CLI, its language host, the program and the plugins), to be
+     * interrupted as a user would: `signal("SIGINT")` is Ctrl-C in a terminal, `signal("SIGKILL")` a crash.
+     */
+    start(args: string[], timeoutMs = 1_800_000): { done: Promise<Result>; signal: (s: NodeJS.Signals) => void; stdout: () => string } {
+        const { cmd, full } = this.command(args);
+        const p = childProcess.spawn("ip", ["netns", "exec", this.lab.json.controllerNamespace, cmd, ...full], {
+            cwd: this.programDir,
+            env: this.env,
+            detached: true,
+            stdio: ["ignore", "pipe", "pipe"],
+        });
+        let stdout = "";
+        let stderr = "";
+        p.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+        p.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+        // The CLI starts the language host and each plugin in a process group of its own, so Ctrl-C in a terminal
+        // reaches the CLI's group only (the CLI cancels the rest); a crash is everything killed at once.
+        const signal = (s: NodeJS.Signals) => {
+            const pids = s === "SIGKILL" ? [p.pid!, ...descendants(p.pid!)] : [p.pid!];
+            for (const pid of pids) {
+                try {
+                    process.kill(s === "SIGKILL" ? pid : -pid, s);
+                } catch {
+                    // already gone
+                }
+            }
+        };
+        const done = new Promise<Result>((resolve) => {
+            const timer = setTimeout(() => signal("SIGKILL"), timeoutMs);
+            p.on("close", (status, sig) => {
+                clearTimeout(timer);
+                resolve({ status: status ?? (sig ? 128 : null), stdout, stderr });
+            });
+        });
+        return { done, signal, stdout: () => stdout };
+    }
+
+    private command(args: string[]): { cmd: string; full: string[] } {
+        // As the README recommends for --parallel: the default (8) lets binary copies hold every slot while file steps wait.
         const withConfig = ["up", "preview", "destroy", "refresh", "config"].includes(args[0]);
-        // As the README recommends: the default (8) lets binary copies hold every slot while file steps wait.
         const parallel = ["up", "preview", "destroy"].includes(args[0]) && !args.includes("--parallel") ? ["--parallel", "32"] : [];
         const full = [
             "--non-interactive",
@@ -52,7 +91,12 @@ export class PulumiCli {
             this.stack,
             ...(withConfig ? ["--config-file", this.configFile] : []),
         ];
-        return this.lab.inCtl(path.join(this.env.K8SCP_TOOLCHAIN_DIR!, "bin", "pulumi"), full, {
+        return { cmd: path.join(this.env.K8SCP_TOOLCHAIN_DIR!, "bin", "pulumi"), full };
+    }
+
+    private exec(args: string[], timeoutMs: number): Promise<Result> {
+        const { cmd, full } = this.command(args);
+        return this.lab.inCtl(cmd, full, {
             env: this.env,
             timeoutMs,
             cwd: this.programDir,
@@ -86,4 +130,26 @@ export class PulumiCli {
         walk(backend);
         return [exported, ...files];
     }
+}
+
+/** Every process below `pid` (from /proc), children before their children. */
+function descendants(pid: number): number[] {
+    const children = new Map<number, number[]>();
+    for (const d of fs.readdirSync("/proc")) {
+        if (!/^\d+$/.test(d)) continue;
+        try {
+            const stat = fs.readFileSync(`/proc/${d}/stat`, "utf8");
+            const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+            children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+        } catch {
+            // gone meanwhile
+        }
+    }
+    const out: number[] = [];
+    for (let queue = [pid]; queue.length; ) {
+        const next = children.get(queue.shift()!) ?? [];
+        out.push(...next);
+        queue.push(...next);
+    }
+    return out;
 }
