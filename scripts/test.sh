@@ -15,6 +15,32 @@ start=$SECONDS
 k8scp_toolchain_ensure
 if [ "${1:-}" = upgrade ]; then bash scripts/toolchain.sh kubernetes-previous >&2; fi
 echo "[test] toolchain ready in $((SECONDS - start)) s: $K8SCP_TOOLCHAIN_DIR"
+
+# ShellCheck: the unit tests check every script the library renders with it (test/unit/scripts.test.ts) and fail
+# without it. Debian's shellcheck package, installed here when missing: each apt step bounded, 3 tries.
+ensure_shellcheck() {
+  command -v shellcheck >/dev/null 2>&1 && return 0
+  local -a sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo -n)
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "[test] shellcheck is missing and there is no apt-get to install it: install ShellCheck (Debian package shellcheck)" >&2
+    exit 1
+  fi
+  export DEBIAN_FRONTEND=noninteractive
+  local try
+  for try in 1 2 3; do
+    echo "[test] shellcheck is missing: fetching Debian's shellcheck package (apt-get update, apt-get install shellcheck; try $try of 3)"
+    if timeout 300 "${sudo[@]}" apt-get update -q </dev/null && timeout 300 "${sudo[@]}" apt-get install -y -q shellcheck </dev/null &&
+      command -v shellcheck >/dev/null 2>&1; then
+      echo "[test] installed $(shellcheck --version | sed -n 's/^version: /shellcheck /p')"
+      return 0
+    fi
+    [ "$try" -lt 3 ] && sleep $((try * 10))
+  done
+  echo "[test] could not install shellcheck (Debian package shellcheck) after 3 tries; the unit tests need it: apt-get install shellcheck" >&2
+  exit 1
+}
+ensure_shellcheck
 echo "[test] typecheck"; tsc --noEmit
 echo "[test] lint"; eslint .
 echo "[test] format"; prettier --check . >/dev/null

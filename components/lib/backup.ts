@@ -102,10 +102,11 @@ export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): 
 # k8scp: etcd snapshots (managed by Pulumi)
 set -euo pipefail
 action="\${1:-create}"
+enabled=${s.enabled ? "yes" : "no"}
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
 ${appliedLines("etcd-snapshot")}
 ${putFileFunction}
-if [ "$action" = delete ] || [ ${s.enabled ? 1 : 0} = 0 ]; then
+if [ "$action" = delete ] || [ "$enabled" = no ]; then
   ${remove}
   exit 0
 fi
@@ -223,7 +224,7 @@ status=$(ctl endpoint status -w json)
 ids=$(printf '%s' "$status" | ${jsonNumbers("cluster_id")} | sort -u)
 before=$(cat ${restoreRecord.clusterBefore} 2>/dev/null || echo -)
 want=$(cat ${restoreRecord.revision} 2>/dev/null || echo 0)
-[ "$(printf '%s\\n' "$ids" | grep -c .)" = 1 ] || { say "the members report different clusters ($(echo $ids)): the restore did not take; run pulumi up again"; exit 1; }
+[ "$(printf '%s\\n' "$ids" | grep -c .)" = 1 ] || { say "the members report different clusters (\${ids//$'\\n'/ }): the restore did not take; run pulumi up again"; exit 1; }
 [ "$ids" != "$before" ] || { say "etcd is still the cluster from before the restore ($before); run pulumi up again"; exit 1; }
 for r in $(printf '%s' "$status" | ${jsonNumbers("revision")}); do
   [ "$r" -ge "$want" ] || { say "a member is at revision $r, before the snapshot's $want: the restore did not take; run pulumi up again"; exit 1; }

@@ -33,14 +33,14 @@ export function etcdctl(endpoints: Member[]): string {
 
 /** Waits up to 120 s until every member answers `endpoint health` (run as root); `what` ends its messages. */
 export const renderEtcdHealthWait = (members: Member[], what = "") =>
-    `for i in $(seq 1 120); do ${etcdctl(members)} endpoint health >/dev/null 2>&1 && { echo "etcd: ${members.length} members healthy${what}"; exit 0; }; sleep 1; done; echo "etcd not healthy after 120 s${what}" >&2; exit 1`;
+    `for _ in $(seq 1 120); do ${etcdctl(members)} endpoint health >/dev/null 2>&1 && { echo "etcd: ${members.length} members healthy${what}"; exit 0; }; sleep 1; done; echo "etcd not healthy after 120 s${what}" >&2; exit 1`;
 
 export const initialCluster = (members: Member[]) => members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
 
 /** Script lines: `ctl` (etcdctl through `through`), and `$list`, the member list, retried for a minute or `failure`. */
 const listMembers = (through: Member[], failure: string) => `ctl() { ${etcdctl(through)} "$@"; }
 list=""
-for i in $(seq 1 30); do
+for _ in $(seq 1 30); do
   if list=$(ctl member list -w simple 2>/dev/null); then break; fi
   list=""; sleep 2
 done
@@ -116,7 +116,7 @@ total=$(printf '%s\\n' "$list" | grep -c .)
 stale=$(printf '%s\\n' "$list" | awk -F', ' -v want=${q(` ${want} `)} 'NF >= 4 && index(want, " " $4 " ") == 0 { print $1 "," ($3 == "" ? "(unstarted)" : $3) "," $4 }')
 n=$(printf '%s' "$stale" | grep -c . || true)
 if [ "$n" -ge $((total / 2 + 1)) ]; then
-  say "refusing to remove $n of $total members at once (a majority): $(echo $stale)"; exit 1
+  say "refusing to remove $n of $total members at once (a majority): \${stale//$'\\n'/ }"; exit 1
 fi
 for s in $stale; do
   IFS=, read -r id nm peer <<<"$s"

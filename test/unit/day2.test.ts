@@ -331,7 +331,9 @@ test("snapshots: the timer's interval, the tool keeps N, runs as etcd in a sandb
     assert.match(tool, /^keep=3$/m);
     assert.match(tool, /chmod 0600/);
     const off = renderSnapshotInstallScript(members[0], { ...snapshots, enabled: false });
-    assert.match(off, /\[ 0 = 0 \]/);
+    assert.match(off, /^enabled=no$/m);
+    assert.match(off, /^if \[ "\$action" = delete \] \|\| \[ "\$enabled" = no \]; then$/m, "off: the step removes the timer");
+    assert.match(renderSnapshotInstallScript(members[0], snapshots), /^enabled=yes$/m);
 });
 
 test("restore: the old data is kept aside, each member restored with the names, peer URLs and token the library renders", () => {

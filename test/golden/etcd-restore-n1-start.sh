@@ -1,0 +1,1 @@
+systemctl start --no-block etcd && echo "[k8scp] etcd@$(hostname): starting on the restored data" >&2

@@ -1,0 +1,110 @@
+#!/bin/bash
+# k8scp: etcd snapshots (managed by Pulumi)
+set -euo pipefail
+action="${1:-create}"
+enabled=yes
+say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
+revision=5cecf1dfafe3b2987c3b900a370c1344373a55e45bda0ad7fd1b6aaec6035a5c
+applied='/var/lib/k8scp/etcd-snapshot.applied'
+applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
+applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
+put_file() { # path mode owner [text]; content (base64 unless "text") on stdin; atomic, never printed
+  local dst="$1" mode="$2" owner="$3" tmp
+  tmp=$(mktemp "$(dirname "$dst")/.k8scp.XXXXXX")
+  if [ "${4:-}" = text ]; then cat >"$tmp"; else base64 -d >"$tmp"; fi
+  chown "$owner:$owner" "$tmp"; chmod "$mode" "$tmp"
+  mv -f "$tmp" "$dst"
+}
+if [ "$action" = delete ] || [ "$enabled" = no ]; then
+  systemctl disable --now etcd-snapshot.timer >/dev/null 2>&1 || true
+  rm -f /usr/local/sbin/k8scp-etcd-snapshot /etc/systemd/system/etcd-snapshot.service /etc/systemd/system/etcd-snapshot.timer "$applied"
+  systemctl daemon-reload
+  say "snapshots off; those taken are kept in /var/lib/etcd-snapshots"
+  exit 0
+fi
+# Only a directory of our own: one that exists and is not etcd's (e.g. /home) is never taken over.
+if [ ! -e '/var/lib/etcd-snapshots' ]; then
+  install -d -m 0700 -o etcd -g etcd '/var/lib/etcd-snapshots'
+elif [ ! -d '/var/lib/etcd-snapshots' ] || [ -L '/var/lib/etcd-snapshots' ] || [ "$(stat -c %U '/var/lib/etcd-snapshots')" != etcd ]; then
+  say "/var/lib/etcd-snapshots exists and is not a directory owned by etcd; it is left alone: set k8scp:etcdSnapshots.dir to a new path"
+  exit 1
+fi
+put_file '/usr/local/sbin/k8scp-etcd-snapshot' 0755 'root' text <<'K8SCP_TEXT'
+#!/bin/bash
+# k8scp: etcd snapshots of n1 (managed by Pulumi; edits are overwritten)
+#   save     take a snapshot, check it with etcdutl snapshot status, keep the newest 24
+#   list     every snapshot, newest first: time (UTC), size in bytes, path
+#   newest   the path of the newest snapshot
+set -euo pipefail
+umask 077
+dir='/var/lib/etcd-snapshots'
+keep=24
+say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
+snapshots() { ls -1t "$dir"/etcd-*.db 2>/dev/null || true; }
+case "${1:-save}" in
+save)
+  f="$dir/etcd-$(hostname)-$(date -u +%Y%m%dT%H%M%SZ).db"
+  /usr/local/bin/etcdctl --endpoints=https://127.0.0.1:2379 --cacert=/etc/kubernetes/etcd/pki/etcd-ca.pem --cert=/etc/kubernetes/etcd/pki/etcd-server.pem --key=/etc/kubernetes/etcd/pki/etcd-server-key.pem --dial-timeout=3s --command-timeout=15s snapshot save "$f.part" >/dev/null 2>"$f.log" || { cat "$f.log" >&2; rm -f "$f.part" "$f.log"; say "snapshot failed"; exit 1; }
+  rm -f "$f.log"
+  if ! st=$(/usr/local/bin/etcdutl snapshot status "$f.part" -w simple 2>&1); then
+    rm -f "$f.part"; say "the snapshot failed its check (etcdutl snapshot status): $st"; exit 1
+  fi
+  chmod 0600 "$f.part" && mv -f "$f.part" "$f"
+  say "saved $f (hash, revision, keys, size, version: $st)"
+  snapshots | tail -n +$((keep + 1)) | xargs -r rm -f --
+  ;;
+list) for f in $(snapshots); do echo "$(date -u -r "$f" +%Y-%m-%dT%H:%M:%SZ) $(stat -c %s "$f") $f"; done ;;
+newest) snapshots | head -n 1 ;;
+*) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
+esac
+K8SCP_TEXT
+put_file '/etc/systemd/system/etcd-snapshot.service' 0644 'root' text <<'K8SCP_TEXT'
+[Unit]
+Description=etcd snapshot (k8scp)
+After=etcd.service
+
+[Service]
+Type=oneshot
+User=etcd
+Group=etcd
+ExecStart=/usr/local/sbin/k8scp-etcd-snapshot save
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+ReadWritePaths=/var/lib/etcd-snapshots
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+SystemCallArchitectures=native
+K8SCP_TEXT
+put_file '/etc/systemd/system/etcd-snapshot.timer' 0644 'root' text <<'K8SCP_TEXT'
+[Unit]
+Description=etcd snapshot every 1h (k8scp)
+
+[Timer]
+OnActiveSec=1h
+OnUnitActiveSec=1h
+AccuracySec=1s
+
+[Install]
+WantedBy=timers.target
+K8SCP_TEXT
+systemctl daemon-reload
+systemctl enable --no-reload etcd-snapshot.timer >/dev/null 2>&1
+# The same script again (e.g. a new SSH key re-runs every step): the timer keeps its schedule.
+if applied_same systemctl is-active --quiet etcd-snapshot.timer; then say "unchanged: the timer keeps running"; exit 0; fi
+systemctl restart etcd-snapshot.timer
+applied_record
+say "every 1h, newest 24 kept in /var/lib/etcd-snapshots (/usr/local/sbin/k8scp-etcd-snapshot list)"
