@@ -110,13 +110,20 @@ if [ "$action" = delete ] || [ "$enabled" = no ]; then
   ${remove}
   exit 0
 fi
-# Only a directory of our own: one that exists and is not etcd's (e.g. /home) is never taken over.
+# Only a directory of our own: one this step made (its marker inside), or an etcd-owned one from before the marker.
+# Another existing directory (e.g. /home) is never taken over.
+marker=${q(`${s.dir}/.k8scp-etcd-snapshots`)}
 if [ ! -e ${q(s.dir)} ]; then
   install -d -m 0700 -o ${serviceNames.etcd} -g ${serviceNames.etcd} ${q(s.dir)}
-elif [ ! -d ${q(s.dir)} ] || [ -L ${q(s.dir)} ] || [ "$(stat -c %U ${q(s.dir)})" != ${serviceNames.etcd} ]; then
+elif [ ! -d ${q(s.dir)} ] || [ -L ${q(s.dir)} ] || { [ ! -e "$marker" ] && [ "$(stat -c %U ${q(s.dir)})" != ${serviceNames.etcd} ]; }; then
   say "${s.dir} exists and is not a directory owned by ${serviceNames.etcd}; it is left alone: set k8scp:etcdSnapshots.dir to a new path"
   exit 1
+else
+  # Ours: after a master left and came back its etcd user is a new one (another uid); the snapshots kept are its.
+  chown -R ${serviceNames.etcd}:${serviceNames.etcd} ${q(s.dir)}
+  chmod 0700 ${q(s.dir)}
 fi
+touch "$marker"
 ${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
 ${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
 ${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}

@@ -185,7 +185,7 @@ const cases: () => Case[] = () => {
         },
         {
             name: "a flag value set with --secret: refused, since flags are in the unit in plain text",
-            set: [["--secret", "--path", "k8scp:apiserver.extraArgs.token-auth-file", "/etc/kubernetes/tokens.csv"]],
+            set: [["--secret", "--path", "k8scp:apiserver.extraArgs.oidc-client-id", "kubernetes-prod"]],
             problems: [
                 "k8scp:apiserver: holds a secret (set with --secret); extraArgs values are written into the systemd unit, readable to anyone who can read the unit, and shown in the preview; keep secrets in files on the masters, pass the file's path as the flag value, and set k8scp:apiserver without --secret",
             ],

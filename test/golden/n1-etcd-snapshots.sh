@@ -4,7 +4,7 @@ set -euo pipefail
 action="${1:-create}"
 enabled=yes
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-revision=5cecf1dfafe3b2987c3b900a370c1344373a55e45bda0ad7fd1b6aaec6035a5c
+revision=2be840f57308a79ef01d873fd68b58bfa85fd3b568c2f6704eebd884e0354389
 applied='/var/lib/k8scp/etcd-snapshot.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -22,13 +22,20 @@ if [ "$action" = delete ] || [ "$enabled" = no ]; then
   say "snapshots off; those taken are kept in /var/lib/etcd-snapshots"
   exit 0
 fi
-# Only a directory of our own: one that exists and is not etcd's (e.g. /home) is never taken over.
+# Only a directory of our own: one this step made (its marker inside), or an etcd-owned one from before the marker.
+# Another existing directory (e.g. /home) is never taken over.
+marker='/var/lib/etcd-snapshots/.k8scp-etcd-snapshots'
 if [ ! -e '/var/lib/etcd-snapshots' ]; then
   install -d -m 0700 -o etcd -g etcd '/var/lib/etcd-snapshots'
-elif [ ! -d '/var/lib/etcd-snapshots' ] || [ -L '/var/lib/etcd-snapshots' ] || [ "$(stat -c %U '/var/lib/etcd-snapshots')" != etcd ]; then
+elif [ ! -d '/var/lib/etcd-snapshots' ] || [ -L '/var/lib/etcd-snapshots' ] || { [ ! -e "$marker" ] && [ "$(stat -c %U '/var/lib/etcd-snapshots')" != etcd ]; }; then
   say "/var/lib/etcd-snapshots exists and is not a directory owned by etcd; it is left alone: set k8scp:etcdSnapshots.dir to a new path"
   exit 1
+else
+  # Ours: after a master left and came back its etcd user is a new one (another uid); the snapshots kept are its.
+  chown -R etcd:etcd '/var/lib/etcd-snapshots'
+  chmod 0700 '/var/lib/etcd-snapshots'
 fi
+touch "$marker"
 put_file '/usr/local/sbin/k8scp-etcd-snapshot' 0755 'root' text <<'K8SCP_TEXT'
 #!/bin/bash
 # k8scp: etcd snapshots of n1 (managed by Pulumi; edits are overwritten)

@@ -42,4 +42,7 @@ test("snapshot timer: the same install script again keeps the timer running (no 
     // An existing directory that is not etcd's (e.g. /home) is never taken over.
     assert.match(s, /is not a directory owned by etcd; it is left alone/);
     assert.ok(s.indexOf("install -d -m 0700 -o etcd") > s.indexOf("if [ ! -e '/var/lib/etcd-snapshots' ]"));
+    // One it made (its marker) is its own again after the master left and came back with a new etcd user (seen on the lab).
+    assert.match(s, /\[ ! -e "\$marker" \] && \[ "\$\(stat -c %U '\/var\/lib\/etcd-snapshots'\)" != etcd \]/);
+    assert.match(s, /chown -R etcd:etcd '\/var\/lib\/etcd-snapshots'/);
 });
