@@ -1,8 +1,10 @@
 // Interrupted runs, end to end through the real Pulumi CLI on the lab (4 master hosts + LB; the stack starts on 3):
-// the CLI and everything it started is killed (SIGKILL, as a crash) or interrupted (SIGINT, Ctrl-C) at fixed points,
-// each triggered by an observed event (a unit active on a host, a step done in the engine's event log), never by a
-// sleep. Then the README's recovery (`pulumi up`, nothing wiped by hand) must converge: quorum formed, every service
-// healthy, the next preview a no-op.
+// the CLI and everything it started is killed (SIGKILL, as a crash) or interrupted (SIGINT, Ctrl-C) at four points,
+// each with both signals, and each triggered by an observed event (a unit running on a host, a step done in the
+// engine's event stream), never by a sleep: after the first etcd member of a new cluster started and before the others
+// have; while the API servers roll out (a flag change); during a rolling flag change of the schedulers; in a scale-up
+// right after the new member was added. Then the README's recovery (pulumi cancel and refresh after a kill, then
+// pulumi up; nothing wiped by hand) must converge: quorum formed, every service healthy, the next preview a no-op.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
@@ -96,7 +98,7 @@ function unthrottleAll() {
 }
 
 test(
-    "interrupted runs: a crash mid-bootstrap, Ctrl-C in a rolling update, a crash mid-scale-up; pulumi up converges",
+    "interrupted runs: SIGKILL and SIGINT mid-bootstrap, mid-rollout of the API servers and the schedulers, mid-scale-up; pulumi up converges",
     { skip, timeout: 3_600_000 },
     async (t) => {
         /** A sub-test whose failure is printed when it happens (the spec reporter prints failures at the end). */
@@ -122,7 +124,13 @@ test(
         const isRunning = async (m: Member, unit: string) =>
             ["active", "activating"].includes((await lab.ssh(m.address, `systemctl is-active ${unit}`)).stdout.trim());
         /** Starts `pulumi up`; once `when` holds, sends `signal` to it and everything it started; returns its output. */
-        const interrupted = async (name: string, when: (log: string) => Promise<boolean | undefined>, signal: NodeJS.Signals) => {
+        const interrupted = async (
+            name: string,
+            when: (log: string) => Promise<boolean | undefined>,
+            signal: NodeJS.Signals,
+            /** Runs the moment the signal is sent (checks of that moment, letting slowed hosts go). */
+            atSignal: () => Promise<void> = async () => undefined,
+        ) => {
             const run = pulumi.start(["up", "--yes", "--skip-preview", "--json"]);
             let exited = false;
             void run.done.then(() => (exited = true));
@@ -137,6 +145,7 @@ test(
                 assert.ok(Date.now() < deadline, `${name}: the point to interrupt at was not reached within 600 s`);
             }
             run.signal(signal);
+            await atSignal();
             const r = await run.done;
             log(`${name}: ${signal} sent; pulumi up exited ${r.status}`);
             return r;
@@ -174,74 +183,99 @@ test(
             await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
         };
 
+        /**
+         * A cold deploy interrupted once the first etcd member runs and before the others have started: n2 and n3 get 2%
+         * of a core from the first command step on (after the program read the hosts), so n1's etcd starts long before
+         * theirs. The recovery must not take n2 and n3 for joiners (member add needs the quorum their start forms).
+         */
+        const interruptedBootstrap = async (name: string, signal: NodeJS.Signals) => {
+            let slowed = false;
+            const release = () => {
+                for (const n of [n2, n3]) throttle(n.name, undefined);
+                unthrottleAll();
+            };
+            try {
+                await interrupted(
+                    name,
+                    async (json) => {
+                        if (!slowed && events(json).some((x) => x.pre?.includes("command:remote:Command"))) {
+                            for (const n of [n2, n3]) throttle(n.name, 2);
+                            slowed = true;
+                        }
+                        return slowed && (await isRunning(n1, "etcd"));
+                    },
+                    signal,
+                    async () => {
+                        const others = [await isRunning(n2, "etcd"), await isRunning(n3, "etcd")];
+                        release();
+                        assert.deepEqual(others, [false, false], "precondition: n2's and n3's etcd had not started");
+                    },
+                );
+            } finally {
+                release();
+            }
+            const out = await recover(name, signal === "SIGKILL");
+            assert.doesNotMatch(out, /joining the running etcd cluster/, "the members of an interrupted bootstrap were taken for joiners");
+            writeAdminFiles(String((await pulumi.outputs()).adminKubeconfig), adminKubeconfig, certDir);
+            await converged([n1, n2, n3]);
+        };
+        /** A rolling change of `component`'s --v, interrupted once `step` on n1 is done; the next up finishes it. */
+        const interruptedRollout = async (name: string, component: string, unit: string, v: string, signal: NodeJS.Signals) => {
+            editConfig((c) => (c[`k8scp:${component}`] = { extraArgs: { v } }));
+            const stepName = component === "apiserver" ? "apiserver" : "scheduler";
+            const r = await interrupted(name, async (json) => events(json).some((x) => x.done?.endsWith(`::k8s-n1-${stepName}`)), signal);
+            assert.notEqual(r.status, 0, "pulumi up was not interrupted");
+            await recover(name, signal === "SIGKILL");
+            for (const m of [n1, n2, n3])
+                assert.match(await lab.sshOk(m.address, `systemctl cat ${unit}`), new RegExp(`--v=${v}\\b`), `${m.name}'s ${unit}`);
+            await converged([n1, n2, n3]);
+        };
+        /** A scale-up 3 -> 4 interrupted right after n4 was added as a member (before it started); the next up starts it. */
+        const interruptedScaleUp = async (name: string, signal: NodeJS.Signals) => {
+            editConfig((c) => {
+                c["k8scp:masters"] = [n1, n2, n3, n4].map((m) => ({ name: m.name, address: m.address }));
+                c["k8scp:allowEvenMasters"] = true;
+            });
+            await interrupted(name, async (json) => events(json).some((x) => x.done?.endsWith("::k8s-n4-etcd-member")), signal);
+            await recover(name, signal === "SIGKILL");
+            await converged([n1, n2, n3, n4]);
+        };
+
         try {
             await pulumi.ok(["stack", "init"]);
-
-            await sub("SIGKILL after the first etcd member started and before the others: the next up forms the cluster", async () => {
-                // n2 and n3 get 2% of a core from the first command step on (after the program read the hosts), so n1's etcd
-                // starts long before theirs; the kill is triggered by n1's etcd being active.
-                let slowed = false;
-                try {
-                    await interrupted(
-                        "bootstrap",
-                        async (json) => {
-                            if (!slowed && events(json).some((x) => x.pre?.includes("command:remote:Command"))) {
-                                throttle(n2.name, 2);
-                                throttle(n3.name, 2);
-                                slowed = true;
-                            }
-                            return slowed && (await isRunning(n1, "etcd"));
-                        },
-                        "SIGKILL",
-                    );
-                    assert.ok(
-                        !(await isRunning(n2, "etcd")) && !(await isRunning(n3, "etcd")),
-                        "precondition: n2's and n3's etcd had not started",
-                    );
-                } finally {
-                    throttle(n2.name, undefined);
-                    throttle(n3.name, undefined);
-                    unthrottleAll();
-                }
-                const out = await recover("bootstrap", true);
-                assert.doesNotMatch(
-                    out,
-                    /joining the running etcd cluster/,
-                    "the members of an interrupted bootstrap were taken for joiners",
-                );
-                const outputs = await pulumi.outputs();
-                writeAdminFiles(String(outputs.adminKubeconfig), adminKubeconfig, certDir);
+            await sub("SIGKILL after the first etcd member started and before the others: the next up forms the cluster", () =>
+                interruptedBootstrap("bootstrap-kill", "SIGKILL"),
+            );
+            await sub("destroyed, to start again", async () => {
+                await pulumi.ok(["destroy", "--yes", "--skip-preview"], 1_200_000);
+                await cluster.nothingLeft();
+            });
+            await sub("SIGINT (Ctrl-C) after the first etcd member started and before the others: the next up forms the cluster", () =>
+                interruptedBootstrap("bootstrap-int", "SIGINT"),
+            );
+            await sub("SIGKILL while the API servers roll out a flag, after n1's restarted: the next up finishes it", () =>
+                interruptedRollout("apiservers-kill", "apiserver", "kube-apiserver", "3", "SIGKILL"),
+            );
+            await sub("SIGINT while the API servers roll out a flag, after n1's restarted: the next up finishes it", () =>
+                interruptedRollout("apiservers-int", "apiserver", "kube-apiserver", "4", "SIGINT"),
+            );
+            await sub("SIGINT in a rolling scheduler flag change, after n1's scheduler restarted: the next up finishes it", () =>
+                interruptedRollout("schedulers-int", "scheduler", "kube-scheduler", "3", "SIGINT"),
+            );
+            await sub("SIGKILL in a rolling scheduler flag change, after n1's scheduler restarted: the next up finishes it", () =>
+                interruptedRollout("schedulers-kill", "scheduler", "kube-scheduler", "4", "SIGKILL"),
+            );
+            await sub("SIGKILL in a scale-up 3 -> 4 right after the new member was added: the next up starts it", () =>
+                interruptedScaleUp("scale-up-kill", "SIGKILL"),
+            );
+            await sub("scaled down to 3 again", async () => {
+                editConfig((c) => (c["k8scp:masters"] = [n1, n2, n3].map((m) => ({ name: m.name, address: m.address }))));
+                await pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000);
                 await converged([n1, n2, n3]);
             });
-
-            await sub(
-                "SIGINT (Ctrl-C) while a flag rolls out, after the first master's scheduler restarted: the next up finishes it",
-                async () => {
-                    editConfig((c) => (c["k8scp:scheduler"] = { extraArgs: { v: "3" } }));
-                    const r = await interrupted(
-                        "rolling",
-                        async (json) => events(json).some((x) => x.done?.endsWith("::k8s-n1-scheduler")),
-                        "SIGINT",
-                    );
-                    assert.notEqual(r.status, 0, "pulumi up was not interrupted");
-                    await recover("rolling", false);
-                    for (const m of [n1, n2, n3])
-                        assert.match(await lab.sshOk(m.address, "systemctl cat kube-scheduler"), /--v=3/, `${m.name}'s scheduler`);
-                    await converged([n1, n2, n3]);
-                },
+            await sub("SIGINT in a scale-up 3 -> 4 right after the new member was added: the next up starts it", () =>
+                interruptedScaleUp("scale-up-int", "SIGINT"),
             );
-
-            await sub("SIGKILL in a scale-up 3 -> 4 right after the new member was added: the next up starts it", async () => {
-                editConfig((c) => (c["k8scp:masters"] = [n1, n2, n3, n4].map((m) => ({ name: m.name, address: m.address }))));
-                editConfig((c) => (c["k8scp:allowEvenMasters"] = true));
-                await interrupted(
-                    "scale-up",
-                    async (json) => events(json).some((x) => x.done?.endsWith("::k8s-n4-etcd-member")),
-                    "SIGKILL",
-                );
-                await recover("scale-up", true);
-                await converged([n1, n2, n3, n4]);
-            });
         } finally {
             await step("pulumi destroy", async () => {
                 // After a failed step the stack may still hold a killed run's lock.
