@@ -3,6 +3,7 @@
 // the plugins, ssh and the baseline's openssl. On the lab a cold deploy keeps the cores busy, so its time follows
 // its CPU (bench/experiments/cpu-accounting).
 import * as fs from "node:fs";
+import { labCgroupRoots } from "../test/lib/lab";
 
 export interface CpuReading {
     /** Busy CPU seconds of the machine since boot. */
@@ -40,12 +41,9 @@ export function parseCgroupUsage(text: string): number | undefined {
     return m ? Number(m[1]) / 1e6 : undefined;
 }
 
-/** Where lab.sh puts the nodes' cgroups: the unified hierarchy of a hybrid host, or the root of a cgroup v2-only one. */
-const cgroupRoots = ["/sys/fs/cgroup/unified/k8scp-lab", "/sys/fs/cgroup/k8scp-lab"];
-
 /** Seconds of the cgroup at `rel` under a node's cgroup (e.g. `n1`), from the first root that has it, or undefined. */
 function cgroupSeconds(rel: string): number | undefined {
-    for (const root of cgroupRoots) {
+    for (const root of labCgroupRoots) {
         const f = `${root}/${rel}/cpu.stat`;
         const s = fs.existsSync(f) ? parseCgroupUsage(fs.readFileSync(f, "utf8")) : undefined;
         if (s !== undefined) return s;

@@ -1,5 +1,5 @@
 // etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
-import { etcdctl, initialCluster, restoredMarker } from "./etcd";
+import { etcdHealthWaitLines, etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
 import { appliedLines, plainFileBlock, putFileFunction, shellQuote, withRevision } from "./scripts";
 import { sandbox } from "./services";
@@ -221,11 +221,7 @@ export function renderRestoreVerify(a: { members: Member[]; sha256: string }): s
 set -euo pipefail
 say() { echo "[k8scp] etcd@$(hostname): $*" >&2; }
 ctl() { ${etcdctl(a.members)} "$@"; }
-for i in $(seq 1 120); do
-  if ctl endpoint health >/dev/null 2>&1; then break; fi
-  [ "$i" -lt 120 ] || { say "etcd not healthy 120 s after the restore"; exit 1; }
-  sleep 1
-done
+${etcdHealthWaitLines(a.members, "etcd not healthy 120 s after the restore")}
 if [ "$(cat ${restoreRecord.verified} 2>/dev/null || true)" = ${a.sha256} ]; then say "${a.members.length} members healthy"; exit 0; fi
 status=$(ctl endpoint status -w json)
 ids=$(printf '%s' "$status" | ${jsonNumbers("cluster_id")} | sort -u)

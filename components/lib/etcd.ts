@@ -31,9 +31,17 @@ export function etcdctl(endpoints: Member[]): string {
     ].join(" ");
 }
 
-/** Waits up to 120 s until every member answers `endpoint health` (run as root); `what` ends its messages. */
-export const renderEtcdHealthWait = (members: Member[], what = "") =>
-    `for _ in $(seq 1 120); do ${etcdctl(members)} endpoint health >/dev/null 2>&1 && { echo "etcd: ${members.length} members healthy${what}"; exit 0; }; sleep 1; done; echo "etcd not healthy after 120 s${what}" >&2; exit 1`;
+/** Script lines (run as root): wait up to 120 s until every member answers `endpoint health`, else `failure` and exit 1. */
+export const etcdHealthWaitLines = (members: Member[], failure: string) => `for i in $(seq 1 120); do
+  if ${etcdctl(members)} endpoint health >/dev/null 2>&1; then break; fi
+  [ "$i" -lt 120 ] || { echo ${q(`[k8scp] ${failure}`)} >&2; exit 1; }
+  sleep 1
+done`;
+
+/** The first start's gate (run as root): waits for every member (etcdHealthWaitLines), then says so. */
+export const renderEtcdHealthWait = (members: Member[]) =>
+    `${etcdHealthWaitLines(members, "etcd not healthy after 120 s")}
+echo "etcd: ${members.length} members healthy"`;
 
 export const initialCluster = (members: Member[]) => members.map((m) => `${m.name}=${etcdPeerUrl(m)}`).join(",");
 

@@ -11,7 +11,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { Member } from "../../components/lib/flags";
 import { Cluster, writeAdminFiles } from "../lib/cluster";
-import { repo, sleep } from "../lib/lab";
+import { labCgroupRoots, repo, sleep } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
@@ -35,9 +35,7 @@ const events = (json: string): { pre?: string; done?: string }[] =>
  * whose children inherit it.
  */
 function throttle(node: string, percent: number | undefined) {
-    const v2 = ["/sys/fs/cgroup/k8scp-lab", "/sys/fs/cgroup/unified/k8scp-lab"]
-        .map((r) => path.join(r, node))
-        .find((d) => fs.existsSync(d));
+    const v2 = labCgroupRoots.map((r) => path.join(r, node)).find((d) => fs.existsSync(d));
     assert.ok(v2, `no cgroup of ${node}`);
     const quota = percent === undefined ? undefined : Math.round(percent * 1000);
     if (/\bcpu\b/.test(fs.readFileSync(path.join(path.dirname(v2), "cgroup.controllers"), "utf8"))) {

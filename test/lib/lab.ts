@@ -14,6 +14,8 @@ export const toolchainPins = (): Record<string, string> =>
 export const labScript = path.join(repo, "scripts", "lab.sh");
 export const cacheDir = process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane");
 export const labDir = path.join(cacheDir, "lab");
+/** Where lab.sh puts the nodes' cgroups: the unified hierarchy of a hybrid host, or the root of a cgroup v2-only one. */
+export const labCgroupRoots = ["/sys/fs/cgroup/unified/k8scp-lab", "/sys/fs/cgroup/k8scp-lab"];
 
 export interface Result {
     status: number | null;
