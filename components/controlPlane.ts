@@ -1,3 +1,4 @@
+import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import * as random from "@pulumi/random";
@@ -9,29 +10,80 @@ import { Kubeconfig } from "./kubeconfig";
 import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { newPrivateKey } from "./privateKey";
-import { ClusterConfig } from "./lib/config";
-import { ObservedService } from "./lib/drift";
+import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./lib/config";
+import { AssessOptions, Assessment, assessHosts } from "./lib/assess";
 import { renderEtcdHealthWait, renderMembershipScript } from "./lib/etcd";
 import { sudoCommand, sudoScript } from "./lib/scripts";
 import { identities } from "./lib/pki";
 import { renderEncryptionConfig } from "./lib/policy";
 
+type AddressInput<T> = Omit<T, "address"> & {
+    /** IPv4 address; may be an Input that another resource of the program produces (e.g. the host's own resource). */
+    address: pulumi.Input<string>;
+};
+
+/**
+ * The cluster config, keys as in the stack config's `k8scp:` namespace (README: Configuration), before it is checked:
+ * the component checks it. A master's address and the load balancer's may come from other resources, and the SSH key
+ * may be a secret Output.
+ */
+export type ControlPlaneConfig = Omit<ClusterConfigInput, "masters" | "loadBalancer" | "sshPrivateKey"> & {
+    masters: AddressInput<ClusterConfigInput["masters"][number]>[];
+    loadBalancer: AddressInput<ClusterConfigInput["loadBalancer"]>;
+    sshPrivateKey?: pulumi.Input<string>;
+};
+
+/** The `k8scp:` keys of the running stack's config, as they are: the component checks them. */
+export const stackConfig = (): ControlPlaneConfig => rawConfigFromPulumi(pulumi.runtime.allConfig()) as unknown as ControlPlaneConfig;
+
 export interface ControlPlaneArgs {
-    /** Validated cluster config (see `validateConfig`). */
-    config: ClusterConfig;
-    /** SSH private key for every host (secret). */
-    sshPrivateKey: pulumi.Input<string>;
-    /** Local directory with the binaries. */
-    binDir: string;
-    /** What each master has now, by master name and systemd unit (see `observeDrift`). Default: not observed. */
-    observed?: Record<string, Record<string, ObservedService>>;
+    /** The cluster config (see `ControlPlaneConfig`; `stackConfig()` reads it from the stack). */
+    config: ControlPlaneConfig;
+    /** Local directory with the binaries when the config has no `binDir`. Default: `$K8SCP_TOOLCHAIN_DIR/bin` if set. */
+    defaultBinDir?: string;
     /**
-     * Masters whose etcd joins the running cluster (`member add`) instead of starting a new one with the others:
-     * those without etcd data while a cluster exists (see `planMembership`). Default: none.
+     * How the component checks the config and reads the hosts before it plans. Default: `assessHosts` (over SSH,
+     * read-only). Tests pass a fixed Assessment; a program should keep the default, which holds every guard.
      */
-    etcdJoining?: string[];
-    /** Restore every etcd member from this snapshot (once per content). Default: none. */
-    etcdRestore?: { path: string; sha256: string };
+    assess?: (raw: unknown, opts: AssessOptions) => Promise<Assessment>;
+}
+
+/** The component's children and outputs, once the addresses are known and the hosts checked. */
+interface Built {
+    masters: MasterNode[];
+    outputs: {
+        endpoint: pulumi.Output<string>;
+        kubernetesCaCertPem: pulumi.Output<string>;
+        kubernetesCaKeyPem: pulumi.Output<string>;
+        etcdCaCertPem: pulumi.Output<string>;
+        adminKubeconfig: pulumi.Output<string>;
+        certificates: pulumi.Output<CertificateExpiry[]>;
+    };
+    kubernetesVersion: pulumi.Input<string>;
+    mastersOut: pulumi.Input<{ name: string; address: string }[]>;
+    snapshots: pulumi.Input<Record<string, string>>;
+}
+
+/** Outputs derived from a config that is not known yet: unknown too, in the preview (no callback runs on them). */
+function unknownOutputs(pending: pulumi.Output<unknown>): Built {
+    const unknown = <T>(secret = false): pulumi.Output<T> => {
+        const o = pending.apply(() => undefined as unknown as T);
+        return secret ? (pulumi.secret(o) as pulumi.Output<T>) : o;
+    };
+    return {
+        masters: [],
+        outputs: {
+            endpoint: unknown(),
+            kubernetesCaCertPem: unknown(),
+            kubernetesCaKeyPem: unknown(true),
+            etcdCaCertPem: unknown(),
+            adminKubeconfig: unknown(true),
+            certificates: unknown(),
+        },
+        kubernetesVersion: unknown(),
+        mastersOut: unknown(),
+        snapshots: unknown(),
+    };
 }
 
 /** `n` promises and the function that resolves them with `n` resources (for dependencies on later siblings). */
@@ -52,7 +104,17 @@ export interface CertificateExpiry {
     notAfter: string;
 }
 
-/** An HA control plane over N masters: the PKI, one MasterNode per master, and the VIP load balancer. */
+/**
+ * An HA control plane over N masters: the PKI, one MasterNode per master, and the VIP load balancer. Made with
+ * `await ControlPlane.create(...)`, which first checks the config, the binaries and the hosts, reads every master
+ * (read-only) and plans the day-2 change from what it found: etcd members that join or leave (never a majority at
+ * once), the version skew, drift repair, a pending restore. A problem fails the program with every problem listed,
+ * before any resource is registered.
+ *
+ * While an address is unknown (its resource is yet to be created, in a preview) the component is registered without
+ * children and its outputs are unknown: the preview cannot show the control plane's resources. The `up` waits for the
+ * address's resource, then checks, plans and deploys in the same run; later runs preview as usual.
+ */
 export class ControlPlane extends pulumi.ComponentResource {
     /** `https://<vip>:<port>`. */
     public readonly endpoint: pulumi.Output<string>;
@@ -64,13 +126,81 @@ export class ControlPlane extends pulumi.ComponentResource {
     public readonly adminKubeconfig: pulumi.Output<string>;
     /** Every certificate with its expiry, sorted by expiry. */
     public readonly certificates: pulumi.Output<CertificateExpiry[]>;
-    public readonly masters: MasterNode[];
+    /** The Kubernetes release deployed, e.g. `v1.34.4`. */
+    public readonly kubernetesVersion: pulumi.Output<string>;
+    /** The masters that run (not gone), with their addresses. */
+    public readonly mastersRunning: pulumi.Output<{ name: string; address: string }[]>;
+    /** The newest etcd snapshot on each master when this run started (time, bytes, path). */
+    public readonly etcdSnapshots: pulumi.Output<Record<string, string>>;
+    /** Every master's node, gone ones included (none while the addresses are unknown). */
+    public readonly masters: MasterNode[] = [];
 
-    constructor(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions) {
+    /** Checks, reads the hosts and plans (see the class), then builds the control plane. */
+    static async create(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions): Promise<ControlPlane> {
+        const raw = pulumi.output(args.config as pulumi.Input<ControlPlaneConfig>);
+        // isKnown: the SDK's own promise of whether every value is known (internal to @pulumi/pulumi, untyped).
+        if (!(await (raw as unknown as { isKnown: Promise<boolean> }).isKnown)) return new ControlPlane(name, raw, opts);
+        const value = await new Promise<unknown>((resolve) => raw.apply(resolve));
+        const toolchain = process.env.K8SCP_TOOLCHAIN_DIR;
+        const assessment = await (args.assess ?? assessHosts)(value, {
+            secretKeys: configSecretKeys(args.config),
+            defaultBinDir: args.defaultBinDir ?? (toolchain ? path.join(toolchain, "bin") : undefined),
+        });
+        return new ControlPlane(name, assessment, opts);
+    }
+
+    private constructor(name: string, a: Assessment | pulumi.Output<unknown>, opts?: pulumi.ComponentResourceOptions) {
         super("k8scp:index:ControlPlane", name, {}, opts);
-        const c = args.config;
+        let built: Built;
+        if (!pulumi.Output.isInstance(a)) {
+            for (const w of a.messages.warn) pulumi.log.warn(w, this);
+            for (const i of a.messages.info) pulumi.log.info(i, this);
+            // Stack traces are V8's own, not mapped through source maps, and short while the resources are declared.
+            // The SDK records one for each promise it makes for an output (thousands in a run, shown only in its report
+            // of leaked promises) and two for each resource (its registration's call stack; not kept in the state),
+            // and ts-node's source-map-support mapped every frame: about 1 s of CPU while the components are
+            // constructed and 0.6 s after, on the program's one thread. Sucrase keeps every line where it is
+            // (test/unit/transpile.test.ts), so a trace still names the TypeScript file and line; only columns differ.
+            const prepare = Error.prepareStackTrace;
+            const traceLimit = Error.stackTraceLimit;
+            Error.prepareStackTrace = undefined as unknown as typeof Error.prepareStackTrace;
+            Error.stackTraceLimit = 2;
+            try {
+                built = this.children(name, a);
+            } finally {
+                Error.stackTraceLimit = traceLimit;
+                Error.prepareStackTrace = prepare;
+            }
+        } else {
+            pulumi.log.info(
+                "an address or the SSH key comes from a resource not created yet: the control plane is checked, planned " +
+                    "and deployed in the up, once it is; this preview cannot show its resources",
+                this,
+            );
+            built = unknownOutputs(a);
+        }
+        this.masters = built.masters;
+        this.endpoint = built.outputs.endpoint;
+        this.kubernetesCaCertPem = built.outputs.kubernetesCaCertPem;
+        this.kubernetesCaKeyPem = built.outputs.kubernetesCaKeyPem;
+        this.etcdCaCertPem = built.outputs.etcdCaCertPem;
+        this.adminKubeconfig = built.outputs.adminKubeconfig;
+        this.certificates = built.outputs.certificates;
+        this.kubernetesVersion = pulumi.output(built.kubernetesVersion);
+        this.mastersRunning = pulumi.output(built.mastersOut);
+        this.etcdSnapshots = pulumi.output(built.snapshots);
+        this.registerOutputs({
+            endpoint: this.endpoint,
+            kubernetesCaCertPem: this.kubernetesCaCertPem,
+            adminKubeconfig: this.adminKubeconfig,
+            certificates: this.certificates,
+        });
+    }
+
+    private children(name: string, a: Assessment): Built {
+        const c = a.config;
         const child = { parent: this };
-        const key = pulumi.secret(args.sshPrivateKey);
+        const key = pulumi.secret(a.sshPrivateKey);
         const connection = (t: { address: string; sshUser: string; sshPort: number; hostKey?: string }): Connection => ({
             host: t.address,
             port: t.sshPort,
@@ -119,10 +249,10 @@ export class ControlPlane extends pulumi.ComponentResource {
         // Masters marked gone are out of everything: etcd members, flags, SANs, load balancer backends.
         const active = c.masters.filter((m) => !m.gone);
         const members = active.map((m) => ({ name: m.name, address: m.address }));
-        const joining = new Set(args.etcdJoining ?? []);
+        const joining = new Set(a.etcdJoining);
 
         // etcd members start together; this gate waits until the cluster has quorum and every member is healthy.
-        this.masters = [];
+        const masters: MasterNode[] = [];
         let startedAll: (r: pulumi.Resource[]) => void = () => undefined;
         const etcdStarted = new Promise<pulumi.Resource[]>((resolve) => (startedAll = resolve));
         const first = active[0];
@@ -164,7 +294,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     members,
                     connection: connection(m),
                     pki,
-                    binDir: args.binDir,
+                    binDir: a.binDir,
                     vip: c.loadBalancer.address,
                     serviceCidr: c.serviceCidr,
                     clusterCidr: c.clusterCidr,
@@ -184,7 +314,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     previous: m.gone ? undefined : previous,
                     componentOrder: { controllerManager: apiservers.promises, scheduler: controllerManagers.promises },
                     etcdHealthy: etcdGate,
-                    observed: args.observed?.[m.name],
+                    observed: a.observed?.[m.name],
                     etcdStart: joining.has(m.name) ? "join" : "new",
                     joinAfter: joining.has(m.name) ? membership : undefined,
                     snapshots: c.etcdSnapshots,
@@ -192,16 +322,16 @@ export class ControlPlane extends pulumi.ComponentResource {
                 },
                 child,
             );
-            this.masters.push(node);
+            masters.push(node);
             if (!m.gone) previous = node;
         }
         // The masters that stay, with their nodes (a gone master's node holds only its retained host step).
-        const running = active.map((m) => ({ m, node: this.masters[c.masters.indexOf(m)] }));
+        const running = active.map((m) => ({ m, node: masters[c.masters.indexOf(m)] }));
         apiservers.resolve(running.map(({ node }) => node.apiserver.ready));
         controllerManagers.resolve(running.map(({ node }) => node.controllerManager.ready));
         // The gate runs after every member of a new cluster was started (they start without waiting for each other).
         startedAll(running.filter(({ m }) => !joining.has(m.name)).map(({ node }) => node.etcd.ready));
-        const restore = args.etcdRestore
+        const restore = a.etcdRestore
             ? new EtcdRestore(
                   `${name}-etcd-restore`,
                   {
@@ -211,7 +341,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                           after: running.flatMap(({ node }) => [node.scheduler.ready, node.controllerManager.ready, node.snapshots]),
                       })),
                       clusterName: c.clusterName,
-                      snapshot: args.etcdRestore,
+                      snapshot: a.etcdRestore,
                   },
                   child,
               )
@@ -256,30 +386,33 @@ export class ControlPlane extends pulumi.ComponentResource {
             { parent: this, dependsOn: lbComponent ? [lbComponent.ready] : [] },
         );
 
-        this.endpoint = pulumi.output(`https://${lb.address}:${lb.port}`);
-        this.kubernetesCaCertPem = kubernetesCA.certPem;
-        this.kubernetesCaKeyPem = kubernetesCA.privateKeyPem;
-        this.etcdCaCertPem = etcdCA.certPem;
-        this.adminKubeconfig = adminKubeconfig.content;
         const named: [string, pulumi.Output<string>][] = [
             ["kubernetes-ca", kubernetesCA.notAfter],
             ["etcd-ca", etcdCA.notAfter],
             ["front-proxy-ca", frontProxyCA.notAfter],
             ["admin", admin.notAfter],
-            ...this.masters.flatMap((n, i) =>
+            ...masters.flatMap((n, i) =>
                 Object.entries(n.certificates).map(
                     ([id, cert]) => [`${c.masters[i].name}/${id}`, cert.notAfter] as [string, pulumi.Output<string>],
                 ),
             ),
         ];
-        this.certificates = pulumi
+        const certificates = pulumi
             .all(named.map(([n, t]) => t.apply((notAfter) => ({ name: n, notAfter }))))
-            .apply((list) => [...list].sort((a, b) => a.notAfter.localeCompare(b.notAfter) || a.name.localeCompare(b.name)));
-        this.registerOutputs({
-            endpoint: this.endpoint,
-            kubernetesCaCertPem: this.kubernetesCaCertPem,
-            adminKubeconfig: this.adminKubeconfig,
-            certificates: this.certificates,
-        });
+            .apply((list) => [...list].sort((x, y) => x.notAfter.localeCompare(y.notAfter) || x.name.localeCompare(y.name)));
+        return {
+            masters,
+            outputs: {
+                endpoint: pulumi.output(`https://${lb.address}:${lb.port}`),
+                kubernetesCaCertPem: kubernetesCA.certPem,
+                kubernetesCaKeyPem: kubernetesCA.privateKeyPem,
+                etcdCaCertPem: etcdCA.certPem,
+                adminKubeconfig: adminKubeconfig.content,
+                certificates,
+            },
+            kubernetesVersion: `v${c.kubernetesVersion.replace(/^v/, "")}`,
+            mastersOut: active.map((m) => ({ name: m.name, address: m.address })),
+            snapshots: a.snapshots,
+        };
     }
 }

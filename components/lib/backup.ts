@@ -21,6 +21,12 @@ export const defaultSnapshots: SnapshotSettings = { enabled: true, interval: "1h
 export const snapshotTool = "/usr/local/sbin/k8scp-etcd-snapshot";
 export const snapshotUnits = { service: "etcd-snapshot.service", timer: "etcd-snapshot.timer" };
 
+/** The probe's line for the newest snapshot on a master (`etcd-snapshot <time> <bytes> <path>`, empty when none). */
+export const renderSnapshotProbe = () => `echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"`;
+
+/** The newest snapshot the probe found (`<time> <bytes> <path>`), or undefined when there is none. */
+export const parseSnapshotProbe = (out: string): string | undefined => /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || undefined;
+
 const q = shellQuote;
 
 /** The tool: `save` (the timer's job, as the etcd user) takes a snapshot, checks it with etcdutl, keeps the newest N. */

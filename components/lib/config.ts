@@ -786,6 +786,9 @@ export function validateConfig(raw: unknown): ClusterConfig {
     return config;
 }
 
+/** The top-level keys of a raw config from rawConfigFromPulumi that hold a secret (none for any other object). */
+export const configSecretKeys = (raw: unknown): readonly string[] => (isMap(raw) && secretKeysOf.get(raw)) || [];
+
 /** Keys whose values are plain strings in stack config; every other key holds YAML/JSON structure. */
 const stringKeys = new Set([
     "kubernetesVersion",

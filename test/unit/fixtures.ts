@@ -1,3 +1,4 @@
+import { Assessment } from "../../components/lib/assess";
 // Shared test data: the lab's three masters and VIP.
 export const labMasters = () => [
     { name: "n1", address: "10.213.0.11" },
@@ -11,4 +12,16 @@ export const labConfig = () => ({
     loadBalancer: { address: "10.213.0.10" },
     kubernetesVersion: "1.34.4",
     sshPrivateKeyPath: "/tmp/key",
+});
+
+/**
+ * ControlPlane's `assess` for tests with mocks: the given config and plans, as if the hosts had been read (no SSH).
+ * `config`: a validated config.
+ */
+export const fixedAssessment = (a: Partial<Assessment> & Pick<Assessment, "config" | "binDir">) => async (): Promise<Assessment> => ({
+    sshPrivateKey: "FAKE-SSH-KEY",
+    etcdJoining: [],
+    snapshots: {},
+    messages: { info: [], warn: [] },
+    ...a,
 });

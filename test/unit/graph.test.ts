@@ -59,10 +59,11 @@ const capture: pulumi.ResourceTransformation = (t) => {
 };
 
 // Imported after the mocks are set.
-import { ControlPlane, ControlPlaneArgs } from "../../components/controlPlane";
+import { ControlPlane } from "../../components/controlPlane";
+import { Assessment } from "../../components/lib/assess";
 import { serviceNames } from "../../components/lib/flags";
 import { validateConfig } from "../../components/lib/config";
-import { labConfig } from "./fixtures";
+import { fixedAssessment, labConfig } from "./fixtures";
 
 const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));
 for (const b of ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
@@ -80,10 +81,10 @@ const firstInstall = () => {
     return { n1: host, n2: host, n3: host };
 };
 
-async function build(prefix: "a" | "b" | "c", schedulerArgs?: Record<string, string>, observed?: ControlPlaneArgs["observed"]) {
-    const cp = new ControlPlane(
+async function build(prefix: "a" | "b" | "c", schedulerArgs?: Record<string, string>, observed?: Assessment["observed"]) {
+    const cp = await ControlPlane.create(
         prefix,
-        { config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir, observed },
+        { config: labConfig(), assess: fixedAssessment({ config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir, observed }) },
         { transformations: [capture] },
     );
     await settle(cp.certificates);
@@ -124,7 +125,7 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         }
     });
 
-    await t.test("every master gets etcd, apiserver, controller-manager and scheduler", () => {
+    await t.test("every master gets etcd, apiserver, controller-manager and scheduler", async () => {
         const services = ra
             .filter((r) => r.type === "k8scp:index:ControlPlaneService")
             .map((r) => strip(r.name))
@@ -220,7 +221,7 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
             }
     });
 
-    await t.test("changing one scheduler flag changes only the scheduler resources", () => {
+    await t.test("changing one scheduler flag changes only the scheduler resources", async () => {
         const id = (r: Registered) => `${r.type} ${strip(r.name)}`;
         const rb = new Map(byPrefix("b").map((r) => [id(r), digest(r)]));
         assert.equal(rb.size, ra.length, "same resources in both programs");

@@ -50,7 +50,7 @@ pulumi.runtime.setMocks(
 
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
-import { defaultSnapshots, renderSnapshotInstallScript } from "../../components/lib/backup";
+import { defaultSnapshots, renderSnapshotInstallScript, renderSnapshotProbe } from "../../components/lib/backup";
 import { validateConfig } from "../../components/lib/config";
 import { renderDriftProbe } from "../../components/lib/drift";
 import { renderEtcdProbe } from "../../components/lib/etcd";
@@ -58,7 +58,7 @@ import { serviceNames } from "../../components/lib/flags";
 import { probeScript } from "../../components/lib/observe";
 import { sudoCommand } from "../../components/lib/scripts";
 import { renderVersionProbe } from "../../components/lib/version";
-import { labConfig, labMasters } from "./fixtures";
+import { fixedAssessment, labConfig, labMasters } from "./fixtures";
 
 const goldenDir = path.join(__dirname, "..", "golden");
 const updateCommand = "UPDATE_GOLDEN=1 npm run test:unit (or: npm run golden)";
@@ -108,15 +108,17 @@ async function renderReference(): Promise<Rendered[]> {
         const snapshot = path.join(dir, "snapshot.db");
         fs.writeFileSync(snapshot, "fake snapshot");
         const build = (name: string, etcdJoining: string[] = []) =>
-            new ControlPlane(name, {
-                config: validateConfig(labConfig()),
-                sshPrivateKey: "FAKE-SSH-KEY",
-                binDir: dir,
-                etcdJoining,
-                etcdRestore: { path: snapshot, sha256: sha256("fake snapshot") },
+            ControlPlane.create(name, {
+                config: labConfig(),
+                assess: fixedAssessment({
+                    config: validateConfig(labConfig()),
+                    binDir: dir,
+                    etcdJoining,
+                    etcdRestore: { path: snapshot, sha256: sha256("fake snapshot") },
+                }),
             });
         // The reference, and one where n3 joins the running cluster (etcd member add) instead of bootstrapping it.
-        const planes = [build("ref"), build("join", ["n3"])];
+        const planes = await Promise.all([build("ref"), build("join", ["n3"])]);
         for (const cp of planes) {
             await settle(cp.certificates);
             await Promise.all(cp.masters.map((m) => settle(m.scheduler.ready.stdin as pulumi.Output<string>)));
@@ -173,6 +175,7 @@ async function renderReference(): Promise<Rendered[]> {
         { name: "probe-etcd-n1.sh", text: renderEtcdProbe(self), shell: "bash", golden: true },
         { name: "probe-version.sh", text: renderVersionProbe(known), shell: "bash", golden: true },
         { name: "probe-version-unknown-binary.sh", text: renderVersionProbe(), shell: "bash", golden: true },
+        { name: "probe-snapshot.sh", text: renderSnapshotProbe(), shell: "bash", golden: true },
     ];
     out.push(...probes, {
         name: "probe-n1-together.sh",
@@ -345,6 +348,7 @@ const coverage: Record<string, string[]> = {
     renderDriftProbe: ["probe-drift.sh"],
     renderEtcdProbe: ["probe-etcd-n1.sh"],
     renderVersionProbe: ["probe-version.sh", "probe-version-unknown-binary.sh"],
+    renderSnapshotProbe: ["probe-snapshot.sh"],
     renderHaproxyConfig: ["lb-haproxy.cfg"],
     renderUnit: ["lb-k8scp-haproxy.service"],
     renderServiceUnit: ["n1-etcd.service", "n1-kube-apiserver.service", "n1-kube-controller-manager.service", "n1-kube-scheduler.service"],

@@ -1,0 +1,140 @@
+// What ControlPlane does before it registers a resource on a host: checks the config, the SSH key, the binaries and
+// the hosts (all problems at once), reads every master with the read-only probe and plans the day-2 change from
+// what it found (plan.ts). Touches hosts only to read them; a problem is thrown as one ConfigError.
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { renderSnapshotProbe } from "./backup";
+import { checkConfig, ClusterConfig, ConfigError, configKey } from "./config";
+import { fileSha256 } from "./fileCache";
+import { ObservedService } from "./drift";
+import { renderEtcdProbe } from "./etcd";
+import { serviceNames } from "./flags";
+import { observeDrift } from "./observe";
+import { planFromProbe } from "./plan";
+import {
+    binDirProblems,
+    expandHome,
+    hostProblems,
+    pinFromKnownHosts,
+    readPrivateKey,
+    snapshotCheck,
+    sshHosts,
+    unpinnedProblems,
+} from "./preflight";
+import { renderVersionProbe } from "./version";
+
+/** Everything ControlPlane builds from: the checked config and the plans made from what the masters have. */
+export interface Assessment {
+    /** The validated config with defaults, each host's key pinned (from its hostKey or the known_hosts file). */
+    config: ClusterConfig;
+    /** The SSH private key's text. */
+    sshPrivateKey: string;
+    /** The local directory with the binaries (home expanded). */
+    binDir: string;
+    /** What each master has now, by master and unit; undefined when nothing was read. */
+    observed?: Record<string, Record<string, ObservedService>>;
+    /** Masters whose etcd joins the running cluster with `member add`. */
+    etcdJoining: string[];
+    /** The snapshot to restore every member from, once per content. */
+    etcdRestore?: { path: string; sha256: string };
+    /** The newest etcd snapshot on each master when this run started. */
+    snapshots: Record<string, string>;
+    /** Lines for the preview: what this run will do (`info`) and what weakens the cluster (`warn`). */
+    messages: { info: string[]; warn: string[] };
+}
+
+export interface AssessOptions {
+    /** Top-level config keys that hold a secret (the plain-text check of sshPrivateKey). Default: none. */
+    secretKeys?: readonly string[];
+    /** The binaries' directory when the config has no binDir. Default: none (binDir is then required). */
+    defaultBinDir?: string;
+}
+
+/** Checks and reads everything before a change; throws a ConfigError with every problem found. */
+export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promise<Assessment> {
+    const { config, partial, problems, warnings } = checkConfig(raw, opts.secretKeys ?? []);
+    const messages = { info: [] as string[], warn: [...warnings] };
+
+    const sshKey = readPrivateKey(partial);
+    problems.push(...sshKey.problems);
+
+    const binDirGiven = (raw as { binDir?: unknown } | undefined)?.binDir !== undefined;
+    const binDir = binDirGiven ? partial.binDir : opts.defaultBinDir;
+    const hosts = sshHosts(partial);
+    const pinProblems = [...pinFromKnownHosts(hosts, partial.knownHostsFile), ...unpinnedProblems(hosts, partial.knownHostsFile)];
+    const active = config?.masters.filter((m) => !m.gone) ?? [];
+    if (config)
+        for (const h of [...config.masters, config.loadBalancer])
+            h.hostKey ??= hosts.find((x) => x.address === h.address && x.port === h.sshPort)?.hostKey;
+    // With a valid config, the read-only drift probe (below) starts with the binary checks. Its SSH session checks the
+    // pinned host key strictly, so a master it read is reachable and presents its key. The checks that say what is
+    // wrong with a host (a TCP probe and a key scan, about a second) run for the others: the load balancer, and a
+    // master the probe could not read. `preflight: false` skips only those: the probe runs always, since the etcd
+    // membership plan, the version-skew check and joiner detection depend on what it reads.
+    const probed =
+        config && sshKey.text && !pinProblems.length
+            ? active.map((m) => ({
+                  key: configKey(["masters", config.masters.indexOf(m)]),
+                  ...m,
+                  port: m.sshPort,
+                  user: m.sshUser,
+                  hostKey: m.hostKey!,
+              }))
+            : [];
+    // The kube-apiserver of this binDir, to recognise on the masters without starting it there.
+    const localApiserver = binDir !== undefined ? path.join(expandHome(binDir), "kube-apiserver") : undefined;
+    const known =
+        localApiserver && partial.kubernetesVersion && fs.existsSync(localApiserver)
+            ? { sha256: fileSha256(localApiserver), version: partial.kubernetesVersion }
+            : undefined;
+    const isProbed = (h: { key: string }) => probed.some((p) => p.key === h.key);
+    const [binaryProblems, drift, othersReach] = await Promise.all([
+        binDir !== undefined || !binDirGiven
+            ? binDirProblems(binDir, { kubernetes: partial.kubernetesVersion, etcd: partial.etcdVersion }, binDirGiven)
+            : [],
+        probed.length
+            ? observeDrift(probed, sshKey.text!, Object.values(serviceNames), (h) => [
+                  renderEtcdProbe(h),
+                  renderSnapshotProbe(),
+                  renderVersionProbe(known),
+              ])
+            : undefined,
+        partial.preflight !== false
+            ? hostProblems(
+                  hosts.filter((h) => !isProbed(h)),
+                  partial.knownHostsFile,
+              )
+            : [],
+    ]);
+    // A master the probe could not read: what the host checks find, else the probe's own error (e.g. sudo asked for a password).
+    const mastersReach = await Promise.all(
+        probed
+            .filter((p) => drift && !(p.name in drift.raw))
+            .map(async (p) => {
+                const found = await hostProblems(
+                    hosts.filter((h) => h.key === p.key),
+                    partial.knownHostsFile,
+                );
+                return found.length ? found : drift!.problems.filter((x) => x.startsWith(`${p.key}:`));
+            }),
+    );
+    problems.push(...binaryProblems, ...pinProblems, ...mastersReach.flat(), ...othersReach);
+
+    let etcdRestore: { path: string; sha256: string } | undefined;
+    if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
+        const r = await snapshotCheck(partial.etcdRestoreFrom, path.join(expandHome(binDir), "etcdutl"));
+        if (r.problem) problems.push(r.problem);
+        else {
+            etcdRestore = { path: r.path!, sha256: r.sha256! };
+            messages.info.push(`etcd restore from ${r.path} (sha256 ${r.sha256!.slice(0, 12)}, ${r.status}): runs once for this snapshot`);
+        }
+    }
+
+    if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError(problems);
+    const base = { config, sshPrivateKey: sshKey.text, binDir: expandHome(binDir), etcdRestore, messages };
+    if (!drift) return { ...base, etcdJoining: [], snapshots: {} };
+    const plan = planFromProbe(config, drift.raw, drift.observed, etcdRestore?.sha256);
+    if (plan.problems.length) throw new ConfigError(plan.problems);
+    messages.info.push(...plan.infos);
+    return { ...base, observed: plan.observed, etcdJoining: plan.etcdJoining, snapshots: plan.snapshots };
+}

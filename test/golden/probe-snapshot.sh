@@ -1,0 +1,1 @@
+echo "etcd-snapshot $(/usr/local/sbin/k8scp-etcd-snapshot list 2>/dev/null | head -n 1)"
