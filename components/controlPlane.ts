@@ -17,9 +17,11 @@ import { sudoCommand, sudoScript } from "./lib/scripts";
 import { identities } from "./lib/pki";
 import { renderEncryptionConfig } from "./lib/policy";
 
-type AddressInput<T> = Omit<T, "address"> & {
+type AddressInput<T> = Omit<T, "address" | "hostKey"> & {
     /** IPv4 address; may be an Input that another resource of the program produces (e.g. the host's own resource). */
     address: pulumi.Input<string>;
+    /** The host's SSH key (`type base64`); may be an Input as well. Default: from knownHostsFile. */
+    hostKey?: pulumi.Input<string>;
 };
 
 /**

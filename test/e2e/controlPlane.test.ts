@@ -12,6 +12,7 @@ import * as path from "node:path";
 import { serviceNames } from "../../components/lib/flags";
 import { Cluster, SERVICES, describeProbe, healthyAt, startReadyzProbe, startSlowWrites, writeAdminFiles } from "../lib/cluster";
 import { repo, run, sleep, until } from "../lib/lab";
+import { installProgram, packedPackage } from "../lib/package";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
 
@@ -313,8 +314,14 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             },
         );
 
-        await t.test("9. another program: a user from the stack's CA through a StackReference", async () => {
-            const consumer = new PulumiCli(lab, e, path.join(repo, "test", "e2e", "consumer"), "jane", path.join(tmp, "Pulumi.jane.yaml"));
+        await t.test("9. another program, on the packed package: a user from the stack's CA through a StackReference", async () => {
+            const dir = await installProgram(
+                path.join(repo, "test", "e2e", "consumer"),
+                path.join(tmp, "consumer"),
+                await packedPackage(tmp, log),
+                ["@pulumi/pulumi"],
+            );
+            const consumer = new PulumiCli(lab, e, dir, "jane", path.join(tmp, "Pulumi.jane.yaml"));
             await consumer.ok(["stack", "init"]);
             await consumer.ok(["config", "set", "controlPlaneStack", "organization/k8scp/e2e"]);
             await consumer.ok(["config", "set", "user", "jane"]);
