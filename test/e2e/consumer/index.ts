@@ -2,7 +2,7 @@
 // stack's outputs (CA certificate plain, CA key secret) it issues a client certificate and a kubeconfig for a
 // user. Config: controlPlaneStack (e.g. organization/k8scp/dev), user, group.
 import * as pulumi from "@pulumi/pulumi";
-import { ClientCert, Kubeconfig } from "../../../components";
+import { ClientCert, Kubeconfig } from "pulumi-k8s-control-plane";
 
 const cfg = new pulumi.Config();
 const cp = new pulumi.StackReference(cfg.require("controlPlaneStack"));
