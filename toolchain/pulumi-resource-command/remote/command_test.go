@@ -94,7 +94,15 @@ func TestCommandLifecycle(t *testing.T) {
 	if n := len(ts.Commands()); n != 1 {
 		t.Fatalf("preview update ran a command (%d run)", n)
 	}
-	_ = out
+	// The preview shows the new inputs (stdin still secret) and leaves the outputs of the update unknown.
+	if v := out.Get("stdin"); !v.Secret() || !v.IsString() || v.AsString() != "second-stdin" {
+		t.Errorf("preview update stdin = %v", v)
+	}
+	for _, k := range []string{"stdout", "stderr"} {
+		if !out.Get(k).IsComputed() {
+			t.Errorf("preview update %s = %v, want unknown", k, out.Get(k))
+		}
+	}
 	if _, err := h.update(r, changed, false); err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +223,15 @@ func TestFailingCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "status 7") {
 		t.Errorf("failing update: %v", err)
 	}
-	if outString(t, r.outputs, "stdout") != "fine" {
-		t.Error("state changed after a failed update")
+	// The harness checked that the failed update returned no state; the engine so keeps the old one, and the next
+	// update sees its outputs.
+	if _, err := h.update(r, props(map[string]property.Value{
+		"connection": connection(ts, nil), "create": str("echo fine"), "update": str(`echo "after:$PULUMI_COMMAND_STDOUT"`),
+	}), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := outString(t, r.outputs, "stdout"); got != "after:fine" {
+		t.Errorf("the update after a failed one saw stdout %q, want after:fine", got)
 	}
 	// A failing delete is an error.
 	r.outputs = r.outputs.Set("delete", str("exit 5"))
