@@ -1,6 +1,8 @@
 package remote
 
 import (
+	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -9,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/property"
+	gossh "golang.org/x/crypto/ssh"
 )
 
 func readFile(t *testing.T, path string) string {
@@ -94,7 +97,15 @@ func TestCommandLifecycle(t *testing.T) {
 	if n := len(ts.Commands()); n != 1 {
 		t.Fatalf("preview update ran a command (%d run)", n)
 	}
-	_ = out
+	// The preview shows the new inputs (stdin still secret) and leaves the outputs of the update unknown.
+	if v := out.Get("stdin"); !v.Secret() || !v.IsString() || v.AsString() != "second-stdin" {
+		t.Errorf("preview update stdin = %v", v)
+	}
+	for _, k := range []string{"stdout", "stderr"} {
+		if !out.Get(k).IsComputed() {
+			t.Errorf("preview update %s = %v, want unknown", k, out.Get(k))
+		}
+	}
 	if _, err := h.update(r, changed, false); err != nil {
 		t.Fatal(err)
 	}
@@ -215,8 +226,15 @@ func TestFailingCommand(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "status 7") {
 		t.Errorf("failing update: %v", err)
 	}
-	if outString(t, r.outputs, "stdout") != "fine" {
-		t.Error("state changed after a failed update")
+	// The harness checked that the failed update returned no state; the engine so keeps the old one, and the next
+	// update sees its outputs.
+	if _, err := h.update(r, props(map[string]property.Value{
+		"connection": connection(ts, nil), "create": str("echo fine"), "update": str(`echo "after:$PULUMI_COMMAND_STDOUT"`),
+	}), false); err != nil {
+		t.Fatal(err)
+	}
+	if got := outString(t, r.outputs, "stdout"); got != "after:fine" {
+		t.Errorf("the update after a failed one saw stdout %q, want after:fine", got)
 	}
 	// A failing delete is an error.
 	r.outputs = r.outputs.Set("delete", str("exit 5"))
@@ -461,5 +479,78 @@ func TestProxyConnection(t *testing.T) {
 	}
 	if len(target.Commands()) != 1 || len(bastion.Commands()) != 0 {
 		t.Errorf("commands: target %q, bastion %q", target.Commands(), bastion.Commands())
+	}
+}
+
+// The library's delete steps are scripts on stdin (`sudo -n bash -s -- delete`): delete gets the stdin too, in both
+// modes.
+func TestStdinOnDelete(t *testing.T) {
+	bothModes(t, func(t *testing.T, _ bool) {
+		ts := startServer(t)
+		h := newHarness(t)
+		in := func(script string) property.Map {
+			return props(map[string]property.Value{
+				"connection": connection(ts, nil),
+				"create":     str("sh -s -- create"),
+				"update":     str("sh -s -- update"),
+				"delete":     str("sh -s -- delete"),
+				"stdin":      str(script).WithSecret(true),
+			})
+		}
+		script := func(v string) string { return `echo "` + v + `:$1" >> log.txt` }
+		r := h.mustCreate(commandType, "c", in(script("one")))
+		if _, err := h.update(r, in(script("two")), false); err != nil {
+			t.Fatal(err)
+		}
+		if err := h.delete(r); err != nil {
+			t.Fatal(err)
+		}
+		if got := readFile(t, filepath.Join(ts.Home, "log.txt")); got != "one:create\ntwo:update\ntwo:delete\n" {
+			t.Errorf("the scripts ran as %q", got)
+		}
+	})
+}
+
+// An encrypted private key: privateKeyPassword decrypts it; without it, or with a wrong one, a clear error and no
+// dial at all.
+func TestPrivateKeyPassword(t *testing.T) {
+	ts := startServer(t)
+	h := newHarness(t)
+	raw, err := gossh.ParseRawPrivateKey([]byte(ts.ClientKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := gossh.MarshalPrivateKeyWithPassphrase(raw, "", []byte("key passphrase"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	encrypted := string(pem.EncodeToMemory(enc))
+	r := h.mustCreate(commandType, "enc", props(map[string]property.Value{
+		"connection": connection(ts, map[string]property.Value{
+			"privateKey": str(encrypted), "privateKeyPassword": str("key passphrase"),
+		}),
+		"create": str("echo decrypted"),
+	}))
+	if outString(t, r.outputs, "stdout") != "decrypted" {
+		t.Error("the command did not run")
+	}
+	if !r.outputs.Get("connection").Secret() {
+		t.Error("connection not secret")
+	}
+	for name, pw := range map[string]property.Value{"missing": {}, "wrong": str("not it")} {
+		conns := ts.tcpConns.Load()
+		_, err := h.create(commandType, name, props(map[string]property.Value{
+			"connection": connection(ts, map[string]property.Value{"privateKey": str(encrypted), "privateKeyPassword": pw}),
+			"create":     str("true"),
+		}))
+		if err == nil || !strings.Contains(err.Error(), "privateKey") {
+			t.Errorf("%s passphrase: %v", name, err)
+		}
+		if strings.Contains(fmt.Sprint(err), "not it") {
+			t.Errorf("%s passphrase: the error shows it: %v", name, err)
+		}
+		if n := ts.tcpConns.Load(); n != conns {
+			t.Errorf("%s passphrase: dialled %d times", name, n-conns)
+		}
 	}
 }

@@ -149,8 +149,9 @@ func parseHostKey(s string) (ssh.PublicKey, error) {
 
 // hostKeyAlgorithms lists the signature algorithms to negotiate so that a server with several
 // host keys presents the pinned one.
+// Upstream mode offers only the key's type, which for RSA is `ssh-rsa` (SHA-1 signatures, refused by OpenSSH >= 8.8).
 func hostKeyAlgorithms(k ssh.PublicKey) []string {
-	if k.Type() == ssh.KeyAlgoRSA {
+	if k.Type() == ssh.KeyAlgoRSA && !upstream {
 		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
 	}
 	return []string{k.Type()}
@@ -316,6 +317,12 @@ func dialEndpoint(ctx context.Context, e *endpoint, via *ssh.Client) (*ssh.Clien
 	if via != nil {
 		what += " through the proxy"
 	}
+	if upstream {
+		// Every failure is retried, a host key mismatch included, and only the TCP connect is bounded.
+		return withRetries(ctx, what, e.dialErrorLimit(), func() (*ssh.Client, error) {
+			return dialUnboundedHandshake(addr, cfg, timeout, via)
+		}, func(error) bool { return false })
+	}
 	return withRetries(ctx, what, e.dialErrorLimit(), func() (*ssh.Client, error) {
 		var conn net.Conn
 		var err error
@@ -337,6 +344,27 @@ func dialEndpoint(ctx context.Context, e *endpoint, via *ssh.Client) (*ssh.Clien
 		}
 		return client, err
 	}, func(error) bool { return mismatch != nil })
+}
+
+// dialUnboundedHandshake is one dial attempt of upstream mode: the TCP connect is bounded by timeout (0 = none; through
+// a bastion it is not bounded at all), the SSH handshake by nothing, not even a cancellation.
+func dialUnboundedHandshake(addr string, cfg *ssh.ClientConfig, timeout time.Duration, via *ssh.Client) (*ssh.Client, error) {
+	var conn net.Conn
+	var err error
+	if via == nil {
+		conn, err = net.DialTimeout("tcp", addr, timeout)
+	} else {
+		conn, err = via.Dial("tcp", addr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, chans, reqs, err := ssh.NewClientConn(conn, addr, cfg)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return ssh.NewClient(c, chans, reqs), nil
 }
 
 // Dial connects to the host described by c, through its proxy if one is set, retrying as

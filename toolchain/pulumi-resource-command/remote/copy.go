@@ -143,7 +143,7 @@ func copyToRemote(ctx context.Context, in CopyToRemoteInputs) error {
 		return errors.New("remotePath must not be empty")
 	}
 	// Each file is written by a single ReadFrom, so concurrent writes are safe and much faster.
-	sc, done, err := withSession(ctx, in.Connection, func(client *ssh.Client) (*sftp.Client, error) {
+	sc, done, err := openSession(ctx, in.Connection, false, func(client *ssh.Client) (*sftp.Client, error) {
 		return sftp.NewClient(client, sftp.UseConcurrentWrites(true), sftp.MaxConcurrentRequestsPerFile(copyRequestsInFlight))
 	})
 	if err != nil {

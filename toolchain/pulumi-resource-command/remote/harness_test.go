@@ -152,6 +152,10 @@ func (h *harness) update(r *resourceState, inputs property.Map, dryRun bool) (pr
 		ID: r.id, Urn: urnOf(r.typ, r.name), State: r.outputs, Inputs: checked, OldInputs: r.inputs, DryRun: dryRun,
 	})
 	if err != nil {
+		// Nothing may come back: the engine then keeps the old state (a partial state would replace it).
+		if resp.Properties.Len() != 0 || resp.PartialState != nil {
+			h.t.Errorf("failed update of %s returned state: props=%v partial=%v", r.name, resp.Properties, resp.PartialState)
+		}
 		return property.Map{}, err
 	}
 	if !dryRun {

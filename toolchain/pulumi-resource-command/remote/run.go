@@ -37,7 +37,8 @@ func setenvHint(name string) string {
 // runRemote runs spec.Command with the remote user's shell and returns its stdout and stderr,
 // each without one trailing newline.
 func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
-	session, done, err := withSession(ctx, spec.Connection, (*ssh.Client).NewSession)
+	// In upstream mode a connection of its own, left open (keep) as upstream leaves it.
+	session, done, err := openSession(ctx, spec.Connection, true, (*ssh.Client).NewSession)
 	if err != nil {
 		return "", "", err
 	}
@@ -91,9 +92,14 @@ func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
 	}
 	waited := make(chan error, 1)
 	go func() { waited <- session.Wait() }()
+	var cancelled <-chan struct{}
+	if !upstream {
+		// Upstream mode ignores a cancellation: the command runs to its end and its result counts.
+		cancelled = ctx.Done()
+	}
 	select {
 	case err = <-waited:
-	case <-ctx.Done():
+	case <-cancelled:
 		_ = session.Signal("KILL")
 		_ = session.Close()
 		<-waited
@@ -103,6 +109,9 @@ func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
 		l.Flush()
 	}
 
+	if err != nil && upstream {
+		return "", "", upstreamRunError(err, spec, combined.String())
+	}
 	if err != nil {
 		if spec.Logging.isNone() {
 			// Neither the output nor the command text may leak into logs or errors.
@@ -112,4 +121,14 @@ func runRemote(ctx context.Context, spec runSpec) (string, string, error) {
 		return "", "", fmt.Errorf("%w: running %q on %s:\n%s", err, spec.Command, spec.Connection.address(), combined.String())
 	}
 	return strings.TrimSuffix(stdout.String(), "\n"), strings.TrimSuffix(stderr.String(), "\n"), nil
+}
+
+// upstreamRunError is a failed command's error as upstream words it: the exit status, the command, and the combined
+// output. Upstream prints the output whatever `logging` says; here a step with logging "none" keeps it out (it may hold
+// what its secret stdin carried), which is the one place where upstream mode does not do as upstream.
+func upstreamRunError(err error, spec runSpec, output string) error {
+	if spec.Logging.isNone() {
+		output = "(output withheld because logging is \"none\")\n"
+	}
+	return fmt.Errorf("%w: running %q:\n%s", err, spec.Command, output)
 }

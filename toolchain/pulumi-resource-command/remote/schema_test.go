@@ -2,6 +2,8 @@ package remote
 
 import (
 	"encoding/json"
+	"reflect"
+	"sort"
 	"testing"
 
 	p "github.com/pulumi/pulumi-go-provider"
@@ -40,6 +42,10 @@ func TestSchemaMatchesTheSDK(t *testing.T) {
 	if schema.Name != "command" {
 		t.Errorf("package name %q", schema.Name)
 	}
+	wantRequired := map[string][]string{
+		"command:remote:Command":      {"connection"},
+		"command:remote:CopyToRemote": {"connection", "remotePath", "source"},
+	}
 	want := map[string][]string{
 		"command:remote:Command": {"connection", "create", "update", "delete", "triggers", "stdin",
 			"environment", "logging", "addPreviousOutputInEnv"},
@@ -53,6 +59,11 @@ func TestSchemaMatchesTheSDK(t *testing.T) {
 		if !ok {
 			t.Errorf("no resource %s", tok)
 			continue
+		}
+		required := append([]string(nil), r.RequiredInputs...)
+		sort.Strings(required)
+		if !reflect.DeepEqual(required, wantRequired[tok]) {
+			t.Errorf("%s: required inputs %q, want %q", tok, required, wantRequired[tok])
 		}
 		for _, in := range inputs {
 			if _, ok := r.InputProperties[in]; !ok {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	gliderssh "github.com/gliderlabs/ssh"
@@ -37,11 +38,14 @@ type testServer struct {
 	envs       [][]string
 	sessions   atomic.Int32
 	tcpConns   atomic.Int32
+	liveConns  atomic.Int32 // TCP connections not yet closed
+	killed     atomic.Int32 // commands ended by a KILL signal from the client
 	refuseEnv  bool
 	forwarding bool
 	// maxSessions > 0 refuses a session channel beyond that many open on one connection (OpenSSH's MaxSessions).
 	maxSessions int
 	open        map[*gossh.ServerConn]int
+	hostSigner  gossh.Signer // instead of a new ed25519 key
 }
 
 type serverOption func(*testServer)
@@ -54,6 +58,9 @@ func withMaxSessions(n int) serverOption { return func(s *testServer) { s.maxSes
 
 // withForwarding lets the server act as a bastion (direct-tcpip).
 func withForwarding() serverOption { return func(s *testServer) { s.forwarding = true } }
+
+// withHostKey makes the server present signer's key.
+func withHostKey(signer gossh.Signer) serverOption { return func(s *testServer) { s.hostSigner = signer } }
 
 func newKeyPair(t *testing.T) (gossh.Signer, string) {
 	t.Helper()
@@ -82,7 +89,10 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 	for _, o := range opts {
 		o(ts)
 	}
-	hostSigner, _ := newKeyPair(t)
+	hostSigner := ts.hostSigner
+	if hostSigner == nil {
+		hostSigner, _ = newKeyPair(t)
+	}
 	clientSigner, clientPEM := newKeyPair(t)
 	ts.HostKey = hostSigner.PublicKey()
 	ts.ClientKey = clientPEM
@@ -110,7 +120,8 @@ func startServer(t *testing.T, opts ...serverOption) *testServer {
 		},
 		ConnCallback: func(_ gliderssh.Context, c net.Conn) net.Conn {
 			ts.tcpConns.Add(1)
-			return c
+			ts.liveConns.Add(1)
+			return &countedConn{Conn: c, live: &ts.liveConns}
 		},
 	}
 	if ts.refuseEnv {
@@ -169,14 +180,48 @@ func (ts *testServer) Commands() []string {
 	return append([]string(nil), ts.commands...)
 }
 
-func (ts *testServer) runShell(cmd string, env []string, stdin io.Reader, stdout, stderr io.Writer) int {
+// countedConn counts down the server's live connections when it is closed (gliderlabs closes a connection once
+// the client has gone).
+type countedConn struct {
+	net.Conn
+	live *atomic.Int32
+	once sync.Once
+}
+
+func (c *countedConn) Close() error {
+	c.once.Do(func() { c.live.Add(-1) })
+	return c.Conn.Close()
+}
+
+// runShell runs cmd with /bin/sh -c in its own process group; a KILL arriving on signals (as sshd delivers a
+// client's "signal" request) kills the group.
+func (ts *testServer) runShell(cmd string, env []string, stdin io.Reader, stdout, stderr io.Writer, signals <-chan gliderssh.Signal) int {
 	ts.record(cmd, env)
 	ts.sessions.Add(1)
 	c := exec.Command("/bin/sh", "-c", cmd)
 	c.Dir = ts.Home
 	c.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + ts.Home}, env...)
 	c.Stdin, c.Stdout, c.Stderr = stdin, stdout, stderr
-	err := c.Run()
+	c.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := c.Start(); err != nil {
+		return 255
+	}
+	exited := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case sig := <-signals:
+				if sig == gliderssh.SIGKILL {
+					ts.killed.Add(1)
+					_ = syscall.Kill(-c.Process.Pid, syscall.SIGKILL)
+				}
+			case <-exited:
+				return
+			}
+		}
+	}()
+	err := c.Wait()
+	close(exited)
 	var exitErr *exec.ExitError
 	switch {
 	case err == nil:
@@ -189,7 +234,9 @@ func (ts *testServer) runShell(cmd string, env []string, stdin io.Reader, stdout
 }
 
 func (ts *testServer) exec(s gliderssh.Session) {
-	code := ts.runShell(s.RawCommand(), s.Environ(), s, s, s.Stderr())
+	signals := make(chan gliderssh.Signal, 4)
+	s.Signals(signals)
+	code := ts.runShell(s.RawCommand(), s.Environ(), s, s, s.Stderr(), signals)
 	_ = s.Exit(code)
 }
 
@@ -213,7 +260,7 @@ func (ts *testServer) rawSessionRefusingEnv(_ *gliderssh.Server, _ *gossh.Server
 			n := binary.BigEndian.Uint32(req.Payload)
 			cmd := string(req.Payload[4 : 4+n])
 			_ = req.Reply(true, nil)
-			code := ts.runShell(cmd, nil, ch, ch, ch.Stderr())
+			code := ts.runShell(cmd, nil, ch, ch, ch.Stderr(), nil)
 			status := make([]byte, 4)
 			binary.BigEndian.PutUint32(status, uint32(code))
 			_, _ = ch.SendRequest("exit-status", false, status)
