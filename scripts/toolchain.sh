@@ -204,8 +204,9 @@ write_manifest() {
   k8scp_toolchain_versions >"$TC/versions.txt"
 }
 
-# prune : remove other assembled toolchain dirs (hard links and a plugin home: cheap to make again),
-# component builds the current sources do not use that were built more than 14 days ago, and entries of
+# prune : remove other assembled toolchain dirs (hard links and a plugin home: cheap to make again) and
+# component builds the current sources do not use, each made more than 14 days ago (a younger one may be another
+# checkout's, in use: two clones on one machine must not delete each other's toolchain mid-run), and entries of
 # Node's compile cache (scripts/env.sh; one per module file and checkout, never removed by Node) written
 # more than 14 days ago (Node writes them again when needed).
 prune() {
@@ -213,7 +214,8 @@ prune() {
   if [ -d "$CACHE/node-compile-cache" ]; then find "$CACHE/node-compile-cache" -type f -mtime +14 -delete 2>/dev/null || true; fi
   for d in "$CACHE"/toolchain/*/; do
     d="${d%/}"
-    [ "$d" = "$TC" ] || rm -rf "$d"
+    [ "$d" = "$TC" ] && continue
+    if [ -n "$(find "$d" -maxdepth 0 -mtime +14)" ]; then rm -rf "$d"; fi
   done
   for c in "${COMPONENTS[@]}" "${EXTRAS[@]}"; do
     keep="$(built_dir "$c")"
@@ -235,12 +237,13 @@ main() {
     done
   fi
   check_pins
-  mkdir -p "$TC/bin" "$TC/stamps" "$PULUMI_HOME" "$CACHE/components"
+  mkdir -p "$CACHE"
   exec 9>"$CACHE/toolchain.lock"
   if ! flock -n 9; then
     log "another toolchain build holds $CACHE/toolchain.lock; waiting ..."
     flock 9
   fi
+  mkdir -p "$TC/bin" "$TC/stamps" "$PULUMI_HOME" "$CACHE/components"
   log "toolchain dir: $TC ($GO_VERSION)"
   for c in "${selected[@]}"; do build "$c"; done
   for c in "${COMPONENTS[@]}"; do
