@@ -28,7 +28,7 @@ test("package: a user's program on the packed package, addresses from its own re
     const ns = "k8scp-packaged";
     writeConfig({
         config: {
-            [`${ns}:labJson`]: path.join(labDir, "lab.json"),
+            [`${ns}:inventoryHost`]: lab.vip,
             [`${ns}:masters`]: ["n1", "n2", "n3"],
             [`${ns}:kubernetesVersion`]: "1.34.4",
             [`${ns}:sshPrivateKeyPath`]: path.join(labDir, "id_ed25519"),
@@ -45,10 +45,10 @@ test("package: a user's program on the packed package, addresses from its own re
 
         await t.test("1. the first preview, addresses unknown: the host resource and the component, no host step", async () => {
             const preview = await pulumi.ok(["preview"]);
-            assert.match(preview, /\+\s+command:local:Command\s+lab-hosts\s+create/, preview);
+            assert.match(preview, /\+\s+command:remote:Command\s+lab-hosts\s+create/, preview);
             assert.match(preview, /\+\s+k8scp:index:ControlPlane\s+k8s\s+create/, preview);
             assert.match(preview, /this preview cannot show its resources/, preview);
-            assert.doesNotMatch(preview, /command:remote:/, preview);
+            assert.deepEqual([...new Set([...preview.matchAll(/command:remote:\w+\s+(\S+)/g)].map((m) => m[1]))], ["lab-hosts"], preview);
         });
 
         await t.test("2. up: the hosts' resource, then the checks, plans and the control plane, in one run", async () => {

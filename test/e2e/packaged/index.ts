@@ -1,33 +1,53 @@
-// A user's program on the packed package: a resource of its own reports the hosts (it stands in for whatever makes
-// the machines: a cloud's VMs, a bare-metal API), and the control plane goes on them in the same `pulumi up`. Every
-// check, probe and plan comes with the package. Config (namespace k8scp-packaged): labJson (the lab's host list),
-// masters (names), kubernetesVersion, sshPrivateKeyPath, knownHostsFile, binDir, schedulerArgs (optional).
+// A user's program on the packed package: a resource of its own reports the hosts' addresses (it stands in for
+// whatever makes or lists the machines: a cloud's VMs, an inventory), and the control plane goes on them in the same
+// `pulumi up`. Here that resource is a remote command on an inventory host (the lab's load balancer, which knows
+// every lab host by name); its output is unknown until it runs. Every check, probe and plan comes with the package.
+// Config (namespace k8scp-packaged): inventoryHost, masters (names), kubernetesVersion, sshPrivateKeyPath,
+// knownHostsFile, binDir, schedulerArgs (optional).
+import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ControlPlane } from "pulumi-k8s-control-plane";
 
-interface LabNode {
-    name: string;
-    address: string;
-}
-
 export = async () => {
     const cfg = new pulumi.Config();
-    const hosts = new command.local.Command("lab-hosts", { create: `cat -- '${cfg.require("labJson")}'` });
-    const nodes = hosts.stdout.apply((s) => (JSON.parse(s) as { nodes: LabNode[] }).nodes);
+    const inventory = cfg.require("inventoryHost");
+    const masters = cfg.requireObject<string[]>("masters");
+    const keyPath = cfg.require("sshPrivateKeyPath");
+    const knownHostsFile = cfg.require("knownHostsFile");
+    const pinned = fs
+        .readFileSync(knownHostsFile, "utf8")
+        .split("\n")
+        .find((l) => l.startsWith(`${inventory} `));
+    const hosts = new command.remote.Command("lab-hosts", {
+        connection: {
+            host: inventory,
+            user: "kube",
+            privateKey: pulumi.secret(fs.readFileSync(keyPath, "utf8")),
+            hostKey: pinned?.split(" ").slice(1).join(" "),
+        },
+        create: `getent ahostsv4 ${[...masters, "lb"].join(" ")} | awk '$2 == "STREAM" { print $3, $1 }' | sort -u`,
+    });
+    const addresses = hosts.stdout.apply((out) =>
+        Object.fromEntries(
+            out
+                .trim()
+                .split("\n")
+                .map((l) => l.split(" ")),
+        ),
+    );
     const addressOf = (name: string) =>
-        nodes.apply((ns) => {
-            const n = ns.find((x) => x.name === name);
-            if (!n) throw new Error(`the lab has no host ${name}`);
-            return n.address;
+        addresses.apply((a) => {
+            if (!a[name]) throw new Error(`the inventory ${inventory} does not know ${name}`);
+            return a[name];
         });
     const cp = await ControlPlane.create("k8s", {
         config: {
-            masters: cfg.requireObject<string[]>("masters").map((name) => ({ name, address: addressOf(name) })),
+            masters: masters.map((name) => ({ name, address: addressOf(name) })),
             loadBalancer: { address: addressOf("lb"), port: 6443 },
             kubernetesVersion: cfg.require("kubernetesVersion"),
-            sshPrivateKeyPath: cfg.require("sshPrivateKeyPath"),
-            knownHostsFile: cfg.require("knownHostsFile"),
+            sshPrivateKeyPath: keyPath,
+            knownHostsFile,
             scheduler: { extraArgs: cfg.getObject<Record<string, string>>("schedulerArgs") ?? {} },
         },
         defaultBinDir: cfg.require("binDir"),
