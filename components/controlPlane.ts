@@ -174,9 +174,13 @@ export class ControlPlane extends pulumi.ComponentResource {
                 Error.prepareStackTrace = prepare;
             }
         } else {
-            pulumi.log.info(
-                "an address or the SSH key comes from a resource not created yet: the control plane is checked, planned " +
-                    "and deployed in the up, once it is; this preview cannot show its resources",
+            // The engine lists the children of an earlier run that this run has not registered as deletes. The up
+            // registers them again once the value is known, so it deletes none; the preview cannot know that.
+            pulumi.log.warn(
+                "an address, host key or the SSH key comes from a resource that is not created yet or changes in this run: " +
+                    "the control plane is checked, planned and deployed in the up, once the value is known; this preview " +
+                    "cannot show its resources. Resources of an earlier run listed below as deletes are not deleted by " +
+                    "the up; to review its real plan, update that resource first (pulumi up --target <its URN>), then preview",
                 this,
             );
             built = unknownOutputs(a);

@@ -2,8 +2,8 @@
 // whatever makes or lists the machines: a cloud's VMs, an inventory), and the control plane goes on them in the same
 // `pulumi up`. Here that resource is a remote command on an inventory host (the lab's load balancer, which knows
 // every lab host by name); its output is unknown until it runs. Every check, probe and plan comes with the package.
-// Config (namespace k8scp-packaged): inventoryHost, masters (names), kubernetesVersion, sshPrivateKeyPath,
-// knownHostsFile, binDir, schedulerArgs (optional).
+// Config (namespace k8scp-packaged): inventoryHost, inventoryNote (optional: changes the inventory resource),
+// masters (names), kubernetesVersion, sshPrivateKeyPath, knownHostsFile, binDir, schedulerArgs (optional).
 import * as fs from "node:fs";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
@@ -12,6 +12,7 @@ import { ControlPlane } from "pulumi-k8s-control-plane";
 export = async () => {
     const cfg = new pulumi.Config();
     const inventory = cfg.require("inventoryHost");
+    const note = cfg.get("inventoryNote")?.replace(/\n/g, " ");
     const masters = cfg.requireObject<string[]>("masters");
     const keyPath = cfg.require("sshPrivateKeyPath");
     const knownHostsFile = cfg.require("knownHostsFile");
@@ -26,7 +27,8 @@ export = async () => {
             privateKey: pulumi.secret(fs.readFileSync(keyPath, "utf8")),
             hostKey: pinned?.split(" ").slice(1).join(" "),
         },
-        create: `getent ahostsv4 ${[...masters, "lb"].join(" ")} | awk '$2 == "STREAM" { print $3, $1 }' | sort -u`,
+        // Every lab host, so that the inventory does not change with the masters the config lists.
+        create: `${note ? `# ${note}\n` : ""}getent ahostsv4 n1 n2 n3 n4 n5 lb | awk '$2 == "STREAM" { print $3, $1 }' | sort -u`,
     });
     const addresses = hosts.stdout.apply((out) =>
         Object.fromEntries(
