@@ -4,6 +4,7 @@
 #   npm run toolchain                    build whatever is missing (a no-op when complete)
 #   bash scripts/toolchain.sh etcd pulumi   only the named components (and re-assemble)
 #   bash scripts/toolchain.sh kubernetes-previous   an extra (toolchain/extra/NAME), built only when named
+#   bash scripts/toolchain.sh versitygw  another extra: an S3 gateway for snapshot-upload tests (scripts/s3-smoke.sh)
 #
 # Every component is a small committed Go module under toolchain/<name>/ with its go.mod and go.sum
 # (every checksum pinned and reviewable) and a build.sh. This script only orchestrates:
@@ -49,11 +50,12 @@ declare -A YIELDS=(
   [pulumi-resource-tls]="plugin:tls"
   [pulumi-resource-random]="plugin:random"
   [kubernetes-previous]="bin:kube-apiserver,kube-controller-manager,kube-scheduler,kubectl"
+  [versitygw]="bin:versitygw"
 )
 # Extras are built only when named (`bash scripts/toolchain.sh kubernetes-previous`, as `npm run test:upgrade`
 # does) and stay out of the default toolchain and its hash: their folders are under toolchain/extra/. Each is
 # assembled as a complete binDir, $TC/extra/NAME/bin: its own binaries and links to the default etcd ones.
-EXTRAS=(kubernetes-previous)
+EXTRAS=(kubernetes-previous versitygw)
 # src NAME : the component's folder under toolchain/.
 src() { if [[ " ${EXTRAS[*]} " == *" $1 "* ]]; then echo "extra/$1"; else echo "$1"; fi; }
 
@@ -63,6 +65,8 @@ declare -A PIN=()
 while IFS='=' read -r k v; do PIN[$k]=$v; done < <(k8scp_toolchain_versions)
 # shellcheck disable=SC2016 # a node script, not shell
 PIN[kubernetes-previous]="$(k8scp_node -p 'require(process.argv[1]).toolchain.kubernetesPrevious' "$K8SCP_REPO/package.json")"
+# shellcheck disable=SC2016 # a node script, not shell
+PIN[versitygw]="$(k8scp_node -p 'require(process.argv[1]).toolchain.versitygw' "$K8SCP_REPO/package.json")"
 
 # Each go.mod must select the release package.json pins (one truth, checked before any download).
 # check_pin FOLDER MODULE PIN KEY : toolchain/FOLDER/go.mod requires MODULE at v$PIN[KEY].
@@ -76,6 +80,7 @@ check_pins() {
   check_pin etcd go.etcd.io/etcd/server/v3 etcd toolchain.etcd
   check_pin pulumi github.com/pulumi/pulumi/pkg/v3 pulumi-cli toolchain.pulumi
   check_pin extra/kubernetes-previous k8s.io/kubernetes kubernetes-previous toolchain.kubernetesPrevious
+  check_pin extra/versitygw github.com/versity/versitygw versitygw toolchain.versitygw
 }
 
 # download NAME : fetch every module NAME's build (and its own tests) needs, bounded and retried.
@@ -233,7 +238,7 @@ main() {
   if [ "$#" -gt 0 ]; then
     selected=("$@")
     for c in "${selected[@]}"; do
-      [ -n "${YIELDS[$c]+x}" ] || die "unknown component '$c' (known: ${COMPONENTS[*]})"
+      [ -n "${YIELDS[$c]+x}" ] || die "unknown component '$c' (known: ${COMPONENTS[*]}; extras: ${EXTRAS[*]})"
     done
   fi
   check_pins
