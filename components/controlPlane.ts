@@ -10,12 +10,12 @@ import { Kubeconfig } from "./kubeconfig";
 import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { newPrivateKey } from "./privateKey";
-import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./lib/config";
-import { AssessOptions, Assessment, assessHosts } from "./lib/assess";
-import { renderEtcdHealthWait, renderMembershipScript } from "./lib/etcd";
-import { sudoCommand, sudoScript } from "./lib/scripts";
-import { identities } from "./lib/pki";
-import { renderEncryptionConfig } from "./lib/policy";
+import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./config";
+import { AssessOptions, Assessment, assessHosts } from "./host/assess";
+import { renderEtcdHealthWait, renderMembershipScript } from "./render/etcd";
+import { sudoCommand, sudoScript } from "./render/scripts";
+import { identities } from "./render/pki";
+import { renderEncryptionConfig } from "./render/policy";
 
 type AddressInput<T> = Omit<T, "address" | "hostKey"> & {
     /** IPv4 address; may be an Input that another resource of the program produces (e.g. the host's own resource). */

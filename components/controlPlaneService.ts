@@ -2,11 +2,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ObservedService, repairMarker } from "./lib/drift";
-import { fileSha256 } from "./lib/fileCache";
-import { paths, serviceDir } from "./lib/flags";
-import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
-import { renderServiceUnit } from "./lib/services";
+import { ObservedService, repairMarker } from "./plan/drift";
+import { fileSha256 } from "./host/fileCache";
+import { paths, serviceDir } from "./render/flags";
+import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./render/scripts";
+import { renderServiceUnit } from "./render/services";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 

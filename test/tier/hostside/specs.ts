@@ -1,11 +1,11 @@
 // The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
-// (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
-import { renderEncryptionConfig } from "../../../components/lib/policy";
-import { Member } from "../../../components/lib/flags";
-import { renderKubeconfig } from "../../../components/lib/kubeconfig";
-import { apiserverSans, etcdMemberSans, identities } from "../../../components/lib/pki";
-import { ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
-import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/lib/services";
+// (components/render/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
+import { renderEncryptionConfig } from "../../../components/render/policy";
+import { Member } from "../../../components/render/flags";
+import { renderKubeconfig } from "../../../components/render/kubeconfig";
+import { apiserverSans, etcdMemberSans, identities } from "../../../components/render/pki";
+import { ServiceScriptSpec, renderServiceScript } from "../../../components/render/scripts";
+import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/render/services";
 import { toolchainPins } from "../../lib/lab";
 import { KeyPair, OpensslPki } from "./pki";
 

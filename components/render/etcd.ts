@@ -2,7 +2,7 @@
 // members that left the config, and the quorum rule that guards both. Pure: scripts and checks only.
 import { Member, etcdClientUrl, etcdPeerUrl, paths, pkiFile, serviceNames } from "./flags";
 import { shellQuote } from "./scripts";
-import { masterMarker } from "./drift";
+import { masterMarker } from "../plan/drift";
 
 /** The sha256 of the snapshot a member was last restored from (written by the restore script, backup.ts). */
 export const restoredMarker = "/var/lib/k8scp/etcd-restored";

@@ -2,7 +2,7 @@
 // k8scp:kubernetesVersion, checked with the version skew policy before anything changes. Pure.
 import * as semver from "semver";
 import { installedBinary, recordFiles, statFormat } from "./drift";
-import { serviceNames } from "./flags";
+import { serviceNames } from "../render/flags";
 
 /** The minor release of a Kubernetes version ("1.34.4" or "v1.34.4" -> 34), or undefined when it is not one. */
 export function kubernetesMinor(version: string): number | undefined {

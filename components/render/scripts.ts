@@ -1,7 +1,7 @@
 // Shell scripts run on the hosts over SSH. Pure: they are rendered here and passed on the command's
 // stdin (never on its command line, where `ps` would show them, and never echoed: they carry keys).
 import { createHash } from "node:crypto";
-import { forgetLines, installedBinary, masterMarker, recordLines, stateDir } from "./drift";
+import { forgetLines, installedBinary, masterMarker, recordLines, stateDir } from "../plan/drift";
 import { paths } from "./flags";
 
 export interface ServiceFile {

@@ -6,12 +6,12 @@ import { createHmac } from "node:crypto";
 import { dirname } from "node:path";
 import { RunError, runtime } from "@pulumi/pulumi";
 import { z } from "zod";
-import { defaultSnapshots } from "./backup";
-import { Component, Flags, Member, components, flagName, flagText, masterFlags, paths, securityFlags, serviceNames } from "./flags";
-import { cidrContains, cidrPrefix, cidrsOverlap, isIp, isIpv4, parseCidr } from "./network";
-import { defaultKeyAlgorithm, keyAlgorithms } from "./pki";
-import { minimumKubernetesMinor } from "./policy";
-import { kubernetesMinor } from "./version";
+import { defaultSnapshots } from "../render/backup";
+import { Component, Flags, Member, components, flagName, flagText, masterFlags, paths, securityFlags, serviceNames } from "../render/flags";
+import { cidrContains, cidrPrefix, cidrsOverlap, isIp, isIpv4, parseCidr } from "../render/network";
+import { defaultKeyAlgorithm, keyAlgorithms } from "../render/pki";
+import { minimumKubernetesMinor } from "../render/policy";
+import { kubernetesMinor } from "../plan/version";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "k8scp";

@@ -1,6 +1,6 @@
 // Static documents the apiserver reads: the audit policy. Pure.
 import { stringify } from "yaml";
-import { kubernetesMinor } from "./version";
+import { kubernetesMinor } from "../plan/version";
 
 /** Metadata for everything, no bodies of Secrets/ConfigMaps/tokens, request bodies for writes elsewhere. */
 export function renderAuditPolicy(): string {

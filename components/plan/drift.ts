@@ -7,7 +7,7 @@
 // A repair is made by a changed `# repair: <marker>` line in the script's stdin (so `pulumi preview` shows it and
 // `up` runs the script again); the marker is kept on the host, so the next run reuses it and stays a no-op.
 import { createHash } from "node:crypto";
-import { paths } from "./flags";
+import { paths } from "../render/flags";
 
 export const stateDir = "/var/lib/k8scp";
 /** The name of the master a host belongs to: written by its host step, read by its cleanup and the probe. */

@@ -2,11 +2,11 @@
 // removed, and whether that keeps quorum), the version change (the skew policy), a pending restore's take-over of
 // etcd's drift, and the newest snapshot on each master. The probe's text is parsed by the parse half of each
 // render/parse pair (etcd.ts, version.ts, drift.ts, backup.ts).
-import { parseSnapshotProbe } from "./backup";
-import { ClusterConfig, configKey } from "./config";
+import { parseSnapshotProbe } from "../render/backup";
+import { ClusterConfig, configKey } from "../config";
 import { ObservedService } from "./drift";
-import { ObservedEtcd, parseEtcdProbe, planMembership, planRestore } from "./etcd";
-import { serviceNames } from "./flags";
+import { ObservedEtcd, parseEtcdProbe, planMembership, planRestore } from "../render/etcd";
+import { serviceNames } from "../render/flags";
 import { describeVersionChange, parseVersionProbe, planVersionChange } from "./version";
 
 export interface ProbePlan {

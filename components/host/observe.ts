@@ -4,7 +4,7 @@ import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ObservedService, parseDriftProbe, renderDriftProbe } from "./drift";
+import { ObservedService, parseDriftProbe, renderDriftProbe } from "../plan/drift";
 
 export interface ObservedHost {
     /** e.g. `k8scp:masters[1]`, for messages. */
