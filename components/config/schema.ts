@@ -10,8 +10,7 @@ import { defaultSnapshots } from "../render/backup";
 import { Component, Flags, Member, components, flagName, flagText, masterFlags, paths, securityFlags, serviceNames } from "../render/flags";
 import { cidrContains, cidrPrefix, cidrsOverlap, isIp, isIpv4, parseCidr } from "../render/network";
 import { defaultKeyAlgorithm, keyAlgorithms } from "../render/pki";
-import { minimumKubernetesMinor } from "../render/policy";
-import { kubernetesMinor } from "../plan/version";
+import { kubernetesMinor, minimumKubernetesMinor } from "../render/policy";
 
 /** The Pulumi config namespace (the project name in Pulumi.yaml). */
 export const CONFIG_NAMESPACE = "k8scp";
@@ -247,7 +246,7 @@ export const clusterConfigSchema = z
         controllerManager: component,
         scheduler: component,
         /**
-         * Security flags (flags.ts securityFlags) that extraArgs may change, as `<service>.<flag>`, e.g.
+         * Security flags (render/flags.ts securityFlags) that extraArgs may change, as `<service>.<flag>`, e.g.
          * apiserver.anonymous-auth; any other change of one is refused.
          */
         allowSecurityOverrides: z.array(securityOverride).default([]),

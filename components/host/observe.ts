@@ -1,5 +1,5 @@
 // Reads what is on the masters before any resource is registered: one read-only SSH session per master runs the
-// drift probe (drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys.
+// drift probe (plan/drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys.
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";

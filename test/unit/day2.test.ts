@@ -19,16 +19,8 @@ import {
     renderSnapshotTool,
 } from "../../components/render/backup";
 import { checkConfig } from "../../components/config";
-import {
-    etcdInitialClusterEnv,
-    parseEtcdProbe,
-    planMembership,
-    planRestore,
-    quorum,
-    renderEtcdProbe,
-    renderJoinScript,
-    renderMembershipScript,
-} from "../../components/render/etcd";
+import { etcdInitialClusterEnv, renderJoinScript, renderMembershipScript } from "../../components/render/etcd";
+import { parseEtcdProbe, planMembership, planRestore, quorum, renderEtcdProbe } from "../../components/plan/etcd";
 import { paths } from "../../components/render/flags";
 import { anonymousPaths, renderAuthenticationConfig, renderEncryptionConfig } from "../../components/render/policy";
 import { renderHostCleanupScript } from "../../components/render/scripts";

@@ -50,10 +50,11 @@ pulumi.runtime.setMocks(
 
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
-import { defaultSnapshots, renderSnapshotInstallScript, renderSnapshotProbe } from "../../components/render/backup";
+import { defaultSnapshots, renderSnapshotInstallScript } from "../../components/render/backup";
+import { renderSnapshotProbe } from "../../components/plan/snapshot";
 import { validateConfig } from "../../components/config";
 import { renderDriftProbe } from "../../components/plan/drift";
-import { renderEtcdProbe } from "../../components/render/etcd";
+import { renderEtcdProbe } from "../../components/plan/etcd";
 import { serviceNames } from "../../components/render/flags";
 import { probeScript } from "../../components/host/observe";
 import { sudoCommand } from "../../components/render/scripts";
