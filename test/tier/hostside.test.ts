@@ -11,7 +11,7 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Member, paths, serviceNames } from "../../components/render/flags";
+import { ExtraArgs, Member, paths, serviceNames } from "../../components/render/flags";
 import { renderKubeconfig } from "../../components/render/kubeconfig";
 import { identities } from "../../components/render/pki";
 import { renderJoinScript } from "../../components/render/etcd";
@@ -20,7 +20,7 @@ import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript 
 import { Cluster } from "../lib/cluster";
 import { Lab, stepper, toolchainDir, until } from "../lib/lab";
 import { OpensslPki } from "./hostside/pki";
-import { Extra, ServiceDef, clusterPki, haproxyScript, masterCerts, masterServices, serviceScript } from "./hostside/specs";
+import { ServiceDef, clusterPki, haproxyScript, masterCerts, masterServices, serviceScript } from "./hostside/specs";
 
 const tc = toolchainDir();
 const binDir = tc ? path.join(tc, "bin") : undefined;
@@ -186,7 +186,7 @@ test(
         // 3. Rolling update of the scheduler with a changed flag.
         await step("kube-scheduler update node by node with --v=3", async () => {
             const before = await checks.activeSince(serviceNames.scheduler);
-            const extra: Extra = { scheduler: { v: "3" } };
+            const extra: ExtraArgs = { scheduler: { v: "3" } };
             const afterTs: string[] = [];
             for (const m of masters) {
                 const n = perNode.find((x) => x.m.name === m.name)!;
