@@ -14,6 +14,7 @@ import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./con
 import { AssessOptions, Assessment, assessHosts } from "./host/assess";
 import { renderEtcdHealthWait, renderMembershipScript } from "./render/etcd";
 import { sudoCommand, sudoScript } from "./render/scripts";
+import { components } from "./render/flags";
 import { identities } from "./render/pki";
 import { renderEncryptionConfig } from "./render/policy";
 
@@ -307,12 +308,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     certValidityHours: c.certValidityHours,
                     certEarlyRenewalHours: c.certEarlyRenewalHours,
                     keyAlgorithm: c.keyAlgorithm,
-                    extraArgs: {
-                        etcd: c.etcd.extraArgs,
-                        apiserver: c.apiserver.extraArgs,
-                        controllerManager: c.controllerManager.extraArgs,
-                        scheduler: c.scheduler.extraArgs,
-                    },
+                    extraArgs: Object.fromEntries(components.map((k) => [k, c[k].extraArgs])),
                     previous: m.gone ? undefined : previous,
                     componentOrder: { controllerManager: apiservers.promises, scheduler: controllerManagers.promises },
                     etcdHealthy: etcdGate,

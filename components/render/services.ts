@@ -2,6 +2,7 @@
 // the content type, so MasterNode feeds it Pulumi Inputs and the host-side test feeds it plain strings.
 import * as path from "node:path";
 import {
+    Component,
     ExtraArgs,
     Member,
     auditLogPath,
@@ -77,9 +78,7 @@ export interface MasterServicesInput<T> extends MasterFlagsInput {
 export const localApiserverUrl = (self: Member) => `https://${self.address}:6443`;
 
 /** The four services of one master. */
-export function masterServiceSpecs<T>(
-    a: MasterServicesInput<T>,
-): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler", ServiceSpec<T>> {
+export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Component, ServiceSpec<T>> {
     const { self, pem } = a;
     const flags = masterFlags(a);
     const files = (service: string, list: [string, T, boolean?][]) =>
