@@ -58,6 +58,7 @@ import { renderEtcdProbe } from "../../components/plan/etcd";
 import { serviceNames } from "../../components/render/flags";
 import { probeScript } from "../../components/host/observe";
 import { sudoCommand } from "../../components/render/scripts";
+import { BINARIES } from "../../components/host/preflight";
 import { renderVersionProbe } from "../../components/plan/version";
 import { fixedAssessment, labConfig, labMasters } from "./fixtures";
 
@@ -104,8 +105,7 @@ function writtenFiles(script: string): { path: string; text: string }[] {
 async function renderReference(): Promise<Rendered[]> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-golden-"));
     try {
-        for (const b of ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
-            fs.writeFileSync(path.join(dir, b), `fake ${b}`);
+        for (const b of BINARIES) fs.writeFileSync(path.join(dir, b), `fake ${b}`);
         const snapshot = path.join(dir, "snapshot.db");
         fs.writeFileSync(snapshot, "fake snapshot");
         const build = (name: string, etcdJoining: string[] = []) =>
