@@ -1,5 +1,5 @@
 // A cold run's figures from its stamped events, the services' start times and the CPU readings.
-import { serviceNames } from "../components/lib/flags";
+import { serviceNames } from "../components/render/flags";
 import { SERVICES } from "../test/lib/cluster";
 import { Lab } from "../test/lib/lab";
 import { CpuReading, CpuUsed, cpuUsed, readCpu, readUnits } from "./cpu";

@@ -5,14 +5,14 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Member, paths } from "../components/lib/flags";
-import { renderHaproxyConfig } from "../components/lib/haproxy";
-import { apiserverSans, etcdMemberSans, identities } from "../components/lib/pki";
-import { etcdInitialClusterEnv, initialCluster } from "../components/lib/etcd";
-import { renderEncryptionConfig } from "../components/lib/policy";
-import { healthCommand } from "../components/lib/scripts";
-import { masterServiceSpecs, renderServiceUnit, haproxyConfigPath } from "../components/lib/services";
-import { renderUnit } from "../components/lib/systemd";
+import { Member, paths } from "../components/render/flags";
+import { renderHaproxyConfig } from "../components/render/haproxy";
+import { apiserverSans, etcdMemberSans, identities } from "../components/render/pki";
+import { etcdInitialClusterEnv, initialCluster } from "../components/render/etcd";
+import { renderEncryptionConfig } from "../components/render/policy";
+import { healthCommand } from "../components/render/scripts";
+import { masterServiceSpecs, renderServiceUnit, haproxyConfigPath } from "../components/render/services";
+import { renderUnit } from "../components/render/systemd";
 import { toolchainPins } from "../test/lib/lab";
 
 const cfg = {

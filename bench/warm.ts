@@ -2,7 +2,7 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import YAML from "yaml";
-import { serviceNames } from "../components/lib/flags";
+import { serviceNames } from "../components/render/flags";
 import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } from "../test/lib/cluster";
 import { Lab, sleep, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";

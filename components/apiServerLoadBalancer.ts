@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection } from "./controlPlaneService";
-import { Backend } from "./lib/haproxy";
-import { sudoScript } from "./lib/scripts";
-import { haproxyService } from "./lib/services";
+import { Backend } from "./render/haproxy";
+import { sudoScript } from "./render/scripts";
+import { haproxyService } from "./render/services";
 
 export interface ApiServerLoadBalancerArgs {
     /** SSH connection to the load-balancer host; HAProxy must be installed there (Debian: apt install haproxy). */

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { KeyAlgorithm, defaultKeyAlgorithm, usages } from "./lib/pki";
+import { KeyAlgorithm, defaultKeyAlgorithm, usages } from "./render/pki";
 import { newPrivateKey } from "./privateKey";
 
 /** The CA that signs: a PrivateCA, or the PEMs of one (e.g. from a StackReference). */

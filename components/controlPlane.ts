@@ -10,12 +10,13 @@ import { Kubeconfig } from "./kubeconfig";
 import { MasterNode } from "./masterNode";
 import { PrivateCA } from "./privateCA";
 import { newPrivateKey } from "./privateKey";
-import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./lib/config";
-import { AssessOptions, Assessment, assessHosts } from "./lib/assess";
-import { renderEtcdHealthWait, renderMembershipScript } from "./lib/etcd";
-import { sudoCommand, sudoScript } from "./lib/scripts";
-import { identities } from "./lib/pki";
-import { renderEncryptionConfig } from "./lib/policy";
+import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./config";
+import { AssessOptions, Assessment, assessHosts } from "./host/assess";
+import { renderEtcdHealthWait, renderMembershipScript } from "./render/etcd";
+import { sudoCommand, sudoScript } from "./render/scripts";
+import { components } from "./render/flags";
+import { identities } from "./render/pki";
+import { renderEncryptionConfig } from "./render/policy";
 
 type AddressInput<T> = Omit<T, "address" | "hostKey"> & {
     /** IPv4 address; may be an Input that another resource of the program produces (e.g. the host's own resource). */
@@ -311,12 +312,7 @@ export class ControlPlane extends pulumi.ComponentResource {
                     certValidityHours: c.certValidityHours,
                     certEarlyRenewalHours: c.certEarlyRenewalHours,
                     keyAlgorithm: c.keyAlgorithm,
-                    extraArgs: {
-                        etcd: c.etcd.extraArgs,
-                        apiserver: c.apiserver.extraArgs,
-                        controllerManager: c.controllerManager.extraArgs,
-                        scheduler: c.scheduler.extraArgs,
-                    },
+                    extraArgs: Object.fromEntries(components.map((k) => [k, c[k].extraArgs])),
                     previous: m.gone ? undefined : previous,
                     componentOrder: { controllerManager: apiservers.promises, scheduler: controllerManagers.promises },
                     etcdHealthy: etcdGate,

@@ -2,11 +2,11 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { ObservedService, repairMarker } from "./lib/drift";
-import { fileSha256 } from "./lib/fileCache";
-import { paths, serviceDir } from "./lib/flags";
-import { HealthCheck, renderFilesScript, renderServiceScript, sha256, sudoScript } from "./lib/scripts";
-import { renderServiceUnit } from "./lib/services";
+import { ObservedService, repairMarker } from "./plan/drift";
+import { fileSha256 } from "./host/fileCache";
+import { paths, serviceDir } from "./render/flags";
+import { renderFilesScript, renderServiceScript, sha256, sudoScript } from "./render/scripts";
+import { ServiceSpec, renderServiceUnit } from "./render/services";
 
 export type Connection = command.types.input.remote.ConnectionArgs;
 
@@ -18,12 +18,13 @@ export interface ServiceFileArgs {
     mode?: string;
 }
 
-export interface ControlPlaneServiceArgs {
+/**
+ * The service's own fields (`service`, `description`, `dataDirs`, `unitType`, `after`, `health`,
+ * `bootstrapWithoutWait`, `environmentFile`) are ServiceSpec's (render/services.ts), documented there.
+ */
+export interface ControlPlaneServiceArgs extends Omit<ServiceSpec<pulumi.Input<string>>, "binaries" | "args" | "files"> {
     /** SSH connection to the host. Keep the object stable: a change replaces every resource on the host. */
     connection: pulumi.Input<Connection>;
-    /** systemd unit name without `.service`, e.g. "kube-scheduler". */
-    service: string;
-    description: string;
     /** Dedicated system user the service runs as and that owns its files. Default: the service name. */
     user?: string;
     /** Binaries to install to /usr/local/bin; the first is ExecStart. `localPath` is on the Pulumi machine. */
@@ -34,18 +35,6 @@ export interface ControlPlaneServiceArgs {
     files?: ServiceFileArgs[];
     /** Variables written to /etc/kubernetes/<service>/environment and loaded with EnvironmentFile. Default: none. */
     environment?: pulumi.Input<Record<string, string>>;
-    /** Directories the service owns (0700), e.g. a data dir; removed on delete. Default: none. */
-    dataDirs?: string[];
-    /** "notify" for binaries that report readiness to systemd. Default: "simple". */
-    unitType?: "simple" | "notify";
-    /** Units ordered before this one and wanted by it, e.g. ["etcd.service"]. Default: none. */
-    after?: string[];
-    /** The endpoint that must answer before the service counts as created or updated. */
-    health: HealthCheck;
-    /** Start without waiting for health on first creation (etcd members): always, or when this shell test succeeds. Default: false. */
-    bootstrapWithoutWait?: boolean | string;
-    /** An environment file the unit reads if present, written by another step. Default: none. */
-    environmentFile?: string;
     /** Resource that must exist before binaries are staged (the host preparation step). */
     hostReady?: pulumi.Input<pulumi.Resource>;
     /**

@@ -1,9 +1,9 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { Connection, hashedFileAsset } from "./controlPlaneService";
-import { renderRestoreScript, renderRestoreStart, renderRestoreVerify, renderResumeScript, restoreSnapshotPath } from "./lib/backup";
-import { Member, healthUrls, pkiFile, serviceNames } from "./lib/flags";
-import { healthCommand, sudoCommand, sudoScript } from "./lib/scripts";
+import { renderRestoreScript, renderRestoreStart, renderRestoreVerify, renderResumeScript, restoreSnapshotPath } from "./render/backup";
+import { Member, healthUrls, pkiFile, serviceNames } from "./render/flags";
+import { healthCommand, sudoCommand, sudoScript } from "./render/scripts";
 
 export interface EtcdRestoreArgs {
     /** Every master that stays: the member, how to reach it, and what must be in place before its restore. */

@@ -7,10 +7,10 @@ export { ControlPlaneService, ControlPlaneServiceArgs, ServiceFileArgs, Connecti
 export { MasterNode, MasterNodeArgs, ClusterPki } from "./masterNode";
 export { ApiServerLoadBalancer, ApiServerLoadBalancerArgs } from "./apiServerLoadBalancer";
 export { ControlPlane, ControlPlaneArgs, ControlPlaneConfig, CertificateExpiry, stackConfig } from "./controlPlane";
-export { assessHosts, Assessment, AssessOptions } from "./lib/assess";
-export { planFromProbe, ProbePlan } from "./lib/plan";
-export { validateConfig, checkConfig, ConfigError, ClusterConfig, ClusterConfigInput, PartialConfig, CONFIG_NAMESPACE } from "./lib/config";
-export * as flags from "./lib/flags";
-export * as pki from "./lib/pki";
-export { renderKubeconfig, parseKubeconfig } from "./lib/kubeconfig";
-export { renderUnit } from "./lib/systemd";
+export { assessHosts, Assessment, AssessOptions } from "./host/assess";
+export { planFromProbe, ProbePlan } from "./plan/probePlan";
+export { validateConfig, checkConfig, ConfigError, ClusterConfig, ClusterConfigInput, PartialConfig, CONFIG_NAMESPACE } from "./config";
+export * as flags from "./render/flags";
+export * as pki from "./render/pki";
+export { renderKubeconfig, parseKubeconfig } from "./render/kubeconfig";
+export { renderUnit } from "./render/systemd";

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { renderKubeconfig } from "./lib/kubeconfig";
+import { renderKubeconfig } from "./render/kubeconfig";
 
 export interface KubeconfigArgs {
     /** API server URL. Default: the VIP, `https://<vip>:6443`, which must then be given as `vip`. */

@@ -4,13 +4,13 @@ import * as command from "@pulumi/command";
 import { ClientCert, SigningCA } from "./clientCert";
 import { Connection, ControlPlaneService } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
-import { ObservedService } from "./lib/drift";
-import { Member } from "./lib/flags";
-import { KeyAlgorithm, apiserverSans, etcdMemberSans, identities } from "./lib/pki";
-import { SnapshotSettings, defaultSnapshots, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./lib/backup";
-import { renderJoinScript } from "./lib/etcd";
-import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./lib/scripts";
-import { ServiceSpec, localApiserverUrl, masterLayout, masterServiceSpecs } from "./lib/services";
+import { ObservedService } from "./plan/drift";
+import { ExtraArgs, Member } from "./render/flags";
+import { KeyAlgorithm, apiserverSans, etcdMemberSans, identities } from "./render/pki";
+import { SnapshotSettings, defaultSnapshots, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./render/backup";
+import { renderJoinScript } from "./render/etcd";
+import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./render/scripts";
+import { ServiceSpec, localApiserverUrl, masterLayout, masterServiceSpecs } from "./render/services";
 
 /** The PKI shared by all masters. */
 export interface ClusterPki {
@@ -45,12 +45,7 @@ export interface MasterNodeArgs {
     certEarlyRenewalHours?: number;
     /** Algorithm of this master's keys when they are made (existing keys are kept). Default: "ECDSA-P256". */
     keyAlgorithm?: KeyAlgorithm;
-    extraArgs?: {
-        etcd?: Record<string, string>;
-        apiserver?: Record<string, string>;
-        controllerManager?: Record<string, string>;
-        scheduler?: Record<string, string>;
-    };
+    extraArgs?: ExtraArgs;
     /** The same services on the previous master: each of ours restarts only after its twin there is healthy. */
     previous?: MasterNode;
     /**

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { KeyAlgorithm, defaultKeyAlgorithm } from "./lib/pki";
+import { KeyAlgorithm, defaultKeyAlgorithm } from "./render/pki";
 import { newPrivateKey } from "./privateKey";
 
 export interface PrivateCAArgs {

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as tls from "@pulumi/tls";
-import { KeyAlgorithm, keyAlgorithmArgs, privateKeyArgs } from "./lib/pki";
+import { KeyAlgorithm, keyAlgorithmArgs, privateKeyArgs } from "./render/pki";
 
 /**
  * A private key as every component of the library makes it: its private forms are secret outputs, and its

@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { serviceNames } from "../../components/lib/flags";
+import { serviceNames } from "../../components/render/flags";
 import { Cluster, SERVICES, describeProbe, healthyAt, startReadyzProbe, startSlowWrites, writeAdminFiles } from "../lib/cluster";
 import { repo, run, sleep, until } from "../lib/lab";
 import { installProgram, packedPackage } from "../lib/package";

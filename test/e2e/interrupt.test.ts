@@ -9,7 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Member } from "../../components/lib/flags";
+import { Member } from "../../components/render/flags";
 import { Cluster, writeAdminFiles } from "../lib/cluster";
 import { labCgroupRoots, repo, sleep } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as path from "node:path";
-import { serviceNames } from "../../components/lib/flags";
+import { serviceNames } from "../../components/render/flags";
 import { Cluster, SERVICES, writeAdminFiles } from "../lib/cluster";
 import { labDir, repo } from "../lib/lab";
 import { installProgram, packedPackage } from "../lib/package";

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { Member, kubeconfigPath, paths, pkiFile, serviceNames } from "../../components/lib/flags";
-import { parseKubeconfig } from "../../components/lib/kubeconfig";
+import { Member, kubeconfigPath, paths, pkiFile, serviceNames } from "../../components/render/flags";
+import { parseKubeconfig } from "../../components/render/kubeconfig";
 import { Lab, Result, until } from "./lab";
 
 /** The services of a master, in start order. */

@@ -5,7 +5,7 @@ import * as childProcess from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Member } from "../../components/lib/flags";
+import { Member } from "../../components/render/flags";
 
 export const repo = path.resolve(__dirname, "..", "..");
 /** The releases package.json pins (`toolchain`: kubernetes, kubernetesPrevious, etcd, pulumi, debian). */

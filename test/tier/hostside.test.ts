@@ -1,5 +1,5 @@
 // The host-side half of the library, for real and without Pulumi: the exact scripts, systemd units, flags,
-// kubeconfigs and HAProxy config that components/lib renders (assembled as masterNode.ts,
+// kubeconfigs and HAProxy config that components/render renders (assembled as masterNode.ts,
 // controlPlaneService.ts and apiServerLoadBalancer.ts assemble them; certificates from openssl instead of the
 // TLS provider) run over SSH on the lab's systemd hosts (scripts/lab.sh) with the pinned etcd/Kubernetes
 // binaries: create on 3 masters + the HAProxy VIP, checks of the running control plane (users, modes, VIP
@@ -11,16 +11,16 @@ import * as crypto from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Member, paths, serviceNames } from "../../components/lib/flags";
-import { renderKubeconfig } from "../../components/lib/kubeconfig";
-import { identities } from "../../components/lib/pki";
-import { renderJoinScript } from "../../components/lib/etcd";
-import { snapshotTool, snapshotUnits } from "../../components/lib/backup";
-import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "../../components/lib/scripts";
+import { ExtraArgs, Member, paths, serviceNames } from "../../components/render/flags";
+import { renderKubeconfig } from "../../components/render/kubeconfig";
+import { identities } from "../../components/render/pki";
+import { renderJoinScript } from "../../components/render/etcd";
+import { snapshotTool, snapshotUnits } from "../../components/render/backup";
+import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "../../components/render/scripts";
 import { Cluster } from "../lib/cluster";
 import { Lab, stepper, toolchainDir, until } from "../lib/lab";
 import { OpensslPki } from "./hostside/pki";
-import { Extra, ServiceDef, clusterPki, haproxyScript, masterCerts, masterServices, serviceScript } from "./hostside/specs";
+import { ServiceDef, clusterPki, haproxyScript, masterCerts, masterServices, serviceScript } from "./hostside/specs";
 
 const tc = toolchainDir();
 const binDir = tc ? path.join(tc, "bin") : undefined;
@@ -186,7 +186,7 @@ test(
         // 3. Rolling update of the scheduler with a changed flag.
         await step("kube-scheduler update node by node with --v=3", async () => {
             const before = await checks.activeSince(serviceNames.scheduler);
-            const extra: Extra = { scheduler: { v: "3" } };
+            const extra: ExtraArgs = { scheduler: { v: "3" } };
             const afterTs: string[] = [];
             for (const m of masters) {
                 const n = perNode.find((x) => x.m.name === m.name)!;

@@ -7,15 +7,8 @@ import * as path from "node:path";
 import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { labConfig } from "./fixtures";
-import {
-    checkConfig,
-    closestKey,
-    ConfigError,
-    hostKeyFromKnownHosts,
-    rawConfigFromPulumi,
-    validateConfig,
-} from "../../components/lib/config";
-import { renderArgs } from "../../components/lib/flags";
+import { checkConfig, closestKey, ConfigError, hostKeyFromKnownHosts, rawConfigFromPulumi, validateConfig } from "../../components/config";
+import { renderArgs } from "../../components/render/flags";
 import {
     binDirProblems,
     fingerprint,
@@ -24,7 +17,7 @@ import {
     probeSsh,
     readPrivateKey,
     sshHosts,
-} from "../../components/lib/preflight";
+} from "../../components/host/preflight";
 
 // PEM markers assembled at run time, so that no key-looking text is committed.
 const BEGIN_OPENSSH = `-----BEGIN OPENSSH ${"PRIVATE"} KEY-----`;

@@ -17,22 +17,14 @@ import {
     renderSnapshotService,
     renderSnapshotTimer,
     renderSnapshotTool,
-} from "../../components/lib/backup";
-import { checkConfig } from "../../components/lib/config";
-import {
-    etcdInitialClusterEnv,
-    parseEtcdProbe,
-    planMembership,
-    planRestore,
-    quorum,
-    renderEtcdProbe,
-    renderJoinScript,
-    renderMembershipScript,
-} from "../../components/lib/etcd";
-import { paths } from "../../components/lib/flags";
-import { anonymousPaths, renderAuthenticationConfig, renderEncryptionConfig } from "../../components/lib/policy";
-import { renderHostCleanupScript } from "../../components/lib/scripts";
-import { masterLayout, renderServiceUnit } from "../../components/lib/services";
+} from "../../components/render/backup";
+import { checkConfig } from "../../components/config";
+import { etcdInitialClusterEnv, renderJoinScript, renderMembershipScript } from "../../components/render/etcd";
+import { parseEtcdProbe, planMembership, planRestore, quorum, renderEtcdProbe } from "../../components/plan/etcd";
+import { paths } from "../../components/render/flags";
+import { anonymousPaths, renderAuthenticationConfig, renderEncryptionConfig } from "../../components/render/policy";
+import { renderHostCleanupScript } from "../../components/render/scripts";
+import { masterLayout, renderServiceUnit } from "../../components/render/services";
 import { labMasters } from "./fixtures";
 
 const members = labMasters();

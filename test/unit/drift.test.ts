@@ -6,7 +6,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { parseDriftProbe, recordFiles, recordLines, renderDriftProbe, repairMarker, stateDir } from "../../components/lib/drift";
+import { parseDriftProbe, renderDriftProbe, repairMarker } from "../../components/plan/drift";
+import { recordFiles, recordLines, stateDir } from "../../components/render/records";
 
 test("the probe's lines parse into each unit's steps; a unit it did not report is an error", () => {
     const out = [

@@ -6,8 +6,8 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { factsFile, fileFact, fileFactAsync, fileSha256 } from "../../components/lib/fileCache";
-import { probeScript } from "../../components/lib/observe";
+import { factsFile, fileFact, fileFactAsync, fileSha256 } from "../../components/host/fileCache";
+import { probeScript } from "../../components/host/observe";
 
 // The module reads K8SCP_CACHE when it first needs the cache file, so this is in time.
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-facts-"));

@@ -1,4 +1,4 @@
-import { Assessment } from "../../components/lib/assess";
+import { Assessment } from "../../components/host/assess";
 // Shared test data: the lab's three masters and VIP.
 export const labMasters = () => [
     { name: "n1", address: "10.213.0.11" },

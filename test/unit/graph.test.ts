@@ -60,9 +60,9 @@ const capture: pulumi.ResourceTransformation = (t) => {
 
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
-import { Assessment } from "../../components/lib/assess";
-import { serviceNames } from "../../components/lib/flags";
-import { validateConfig } from "../../components/lib/config";
+import { Assessment } from "../../components/host/assess";
+import { serviceNames } from "../../components/render/flags";
+import { validateConfig } from "../../components/config";
 import { fixedAssessment, labConfig } from "./fixtures";
 
 const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));

@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { startAgent } from "../../components/lib/observe";
+import { startAgent } from "../../components/host/observe";
 
 test("probe key: an agent holds it in memory; no file of the probe's holds the private key; stop ends the agent", async () => {
     const keys = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-observe-test-"));

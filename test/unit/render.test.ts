@@ -1,13 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { apiserverFlags, controllerManagerFlags, etcdFlags, renderArgs, schedulerFlags } from "../../components/lib/flags";
-import { renderHaproxyConfig } from "../../components/lib/haproxy";
-import { parseKubeconfig, renderKubeconfig } from "../../components/lib/kubeconfig";
-import { cidrsOverlap, nthAddress } from "../../components/lib/network";
-import { apiserverSans, defaultKeyAlgorithm, etcdMemberSans, kubernetesServiceIp, privateKeyArgs } from "../../components/lib/pki";
-import { healthCommand, renderFilesScript, renderServiceScript, serviceDirs } from "../../components/lib/scripts";
+import { apiserverFlags, controllerManagerFlags, etcdFlags, renderArgs, schedulerFlags } from "../../components/render/flags";
+import { renderHaproxyConfig } from "../../components/render/haproxy";
+import { parseKubeconfig, renderKubeconfig } from "../../components/render/kubeconfig";
+import { cidrsOverlap, nthAddress } from "../../components/render/network";
+import { apiserverSans, defaultKeyAlgorithm, etcdMemberSans, kubernetesServiceIp, privateKeyArgs } from "../../components/render/pki";
+import { healthCommand, renderFilesScript, renderServiceScript, serviceDirs } from "../../components/render/scripts";
 import { labMasters } from "./fixtures";
-import { quoteExecWord, renderUnit } from "../../components/lib/systemd";
+import { quoteExecWord, renderUnit } from "../../components/render/systemd";
 
 const members = labMasters();
 const flag = (args: string[], name: string) => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);

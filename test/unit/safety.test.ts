@@ -2,8 +2,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { renderSnapshotInstallScript } from "../../components/lib/backup";
-import { renderServiceScript } from "../../components/lib/scripts";
+import { renderSnapshotInstallScript } from "../../components/render/backup";
+import { renderServiceScript } from "../../components/render/scripts";
 import { labMasters } from "./fixtures";
 
 const spec = {

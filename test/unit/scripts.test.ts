@@ -50,14 +50,16 @@ pulumi.runtime.setMocks(
 
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
-import { defaultSnapshots, renderSnapshotInstallScript, renderSnapshotProbe } from "../../components/lib/backup";
-import { validateConfig } from "../../components/lib/config";
-import { renderDriftProbe } from "../../components/lib/drift";
-import { renderEtcdProbe } from "../../components/lib/etcd";
-import { serviceNames } from "../../components/lib/flags";
-import { probeScript } from "../../components/lib/observe";
-import { sudoCommand } from "../../components/lib/scripts";
-import { renderVersionProbe } from "../../components/lib/version";
+import { defaultSnapshots, renderSnapshotInstallScript } from "../../components/render/backup";
+import { renderSnapshotProbe } from "../../components/plan/snapshot";
+import { validateConfig } from "../../components/config";
+import { renderDriftProbe } from "../../components/plan/drift";
+import { renderEtcdProbe } from "../../components/plan/etcd";
+import { serviceNames } from "../../components/render/flags";
+import { probeScript } from "../../components/host/observe";
+import { sudoCommand } from "../../components/render/scripts";
+import { BINARIES } from "../../components/host/preflight";
+import { renderVersionProbe } from "../../components/plan/version";
 import { fixedAssessment, labConfig, labMasters } from "./fixtures";
 
 const goldenDir = path.join(__dirname, "..", "golden");
@@ -103,8 +105,7 @@ function writtenFiles(script: string): { path: string; text: string }[] {
 async function renderReference(): Promise<Rendered[]> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-golden-"));
     try {
-        for (const b of ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
-            fs.writeFileSync(path.join(dir, b), `fake ${b}`);
+        for (const b of BINARIES) fs.writeFileSync(path.join(dir, b), `fake ${b}`);
         const snapshot = path.join(dir, "snapshot.db");
         fs.writeFileSync(snapshot, "fake snapshot");
         const build = (name: string, etcdJoining: string[] = []) =>
@@ -278,7 +279,9 @@ test("every rendered script passes ShellCheck (--shell=bash, every severity; sh 
             }
         }
         if (findings.length)
-            assert.fail(`ShellCheck findings in rendered scripts (fix the renderer in components/lib):\n${findings.join("\n")}`);
+            assert.fail(
+                `ShellCheck findings in rendered scripts (fix the renderer in components/render or components/plan):\n${findings.join("\n")}`,
+            );
         const stale = accepted.filter((_, i) => !used.has(i)).map((a) => `SC${a.code} ${a.why}`);
         if (stale.length)
             assert.fail(`accepted ShellCheck findings that no longer occur (remove them from accepted):\n${stale.join("\n")}`);
@@ -326,7 +329,7 @@ test("the reference config's scripts, units and config files equal test/golden",
 });
 
 /**
- * Where each renderer of components/lib shows in the golden files. A renderer added without a place here fails the
+ * Where each renderer of components/render and components/plan shows in the golden files. A renderer added without a place here fails the
  * test below: render it for the reference config above (and so check and keep it) first.
  */
 const coverage: Record<string, string[]> = {
@@ -360,14 +363,20 @@ const coverage: Record<string, string[]> = {
     renderKubeconfig: ["n1-controller-manager-files.sh", "n1-scheduler-files.sh"],
 };
 
-test("every renderer in components/lib is rendered into the golden files", async () => {
-    const lib = path.join(__dirname, "..", "..", "components", "lib");
-    const renderers = fs
-        .readdirSync(lib)
-        .filter((f) => f.endsWith(".ts"))
-        .flatMap((f) =>
-            [...fs.readFileSync(path.join(lib, f), "utf8").matchAll(/^export (?:function|const) (render\w+)/gm)].map((m) => m[1]),
-        );
+/** The rooms of components/ that hold renderers: render/ (what is written to the hosts) and plan/ (the probes). */
+const rendererRooms = ["render", "plan"];
+
+test("every renderer in components/render and components/plan is rendered into the golden files", async () => {
+    const renderers = rendererRooms.flatMap((room) => {
+        const dir = path.join(__dirname, "..", "..", "components", room);
+        return fs
+            .readdirSync(dir)
+            .filter((f) => f.endsWith(".ts"))
+            .flatMap((f) =>
+                [...fs.readFileSync(path.join(dir, f), "utf8").matchAll(/^export (?:function|const) (render\w+)/gm)].map((m) => m[1]),
+            );
+    });
+    assert.ok(renderers.includes("renderServiceScript") && renderers.includes("renderDriftProbe"), "the scan found the renderers");
     assert.deepEqual(
         renderers.filter((r) => !(r in coverage)).sort(),
         [],

@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import * as fs from "node:fs";
-import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "../../components/lib/version";
+import { describeVersionChange, parseVersionProbe, planVersionChange, renderVersionProbe } from "../../components/plan/version";
 
 const key = "k8scp:kubernetesVersion";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Member, serviceNames } from "../../components/lib/flags";
+import { Member, serviceNames } from "../../components/render/flags";
 import { Cluster, duringApiReads, healthyAt, writeAdminFiles } from "../lib/cluster";
 import { repo, toolchainPins } from "../lib/lab";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";

@@ -1,11 +1,11 @@
 // The service specs masterNode.ts and apiServerLoadBalancer.ts deploy, from the same pure functions
-// (components/lib/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
-import { renderEncryptionConfig } from "../../../components/lib/policy";
-import { Member } from "../../../components/lib/flags";
-import { renderKubeconfig } from "../../../components/lib/kubeconfig";
-import { apiserverSans, etcdMemberSans, identities } from "../../../components/lib/pki";
-import { ServiceScriptSpec, renderServiceScript } from "../../../components/lib/scripts";
-import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/lib/services";
+// (components/render/services.ts), without Pulumi: certificates from OpensslPki instead of the TLS provider.
+import { renderEncryptionConfig } from "../../../components/render/policy";
+import { ExtraArgs, Member } from "../../../components/render/flags";
+import { renderKubeconfig } from "../../../components/render/kubeconfig";
+import { apiserverSans, etcdMemberSans, identities } from "../../../components/render/pki";
+import { ServiceScriptSpec, renderServiceScript } from "../../../components/render/scripts";
+import { ServiceSpec, haproxyService, localApiserverUrl, masterServiceSpecs, renderServiceUnit } from "../../../components/render/services";
 import { toolchainPins } from "../../lib/lab";
 import { KeyPair, OpensslPki } from "./pki";
 
@@ -65,13 +65,6 @@ export function serviceScript(d: ServiceDef, sha: (binary: string) => string): {
     return { spec, script: renderServiceScript(spec) };
 }
 
-export type Extra = {
-    etcd?: Record<string, string>;
-    apiserver?: Record<string, string>;
-    controllerManager?: Record<string, string>;
-    scheduler?: Record<string, string>;
-};
-
 /** The leaf certificates of one master, with the CN/O/SANs/usages of masterNode.ts. */
 export function masterCerts(p: OpensslPki, pki: ClusterPki, c: ClusterSettings, self: Member) {
     const k8sCA = pki.kubernetesCA;
@@ -100,7 +93,7 @@ export function masterCerts(p: OpensslPki, pki: ClusterPki, c: ClusterSettings, 
 export type MasterCerts = ReturnType<typeof masterCerts>;
 
 /** The four service definitions of one master, as masterNode.ts builds them. */
-export function masterServices(certs: MasterCerts, pki: ClusterPki, c: ClusterSettings, self: Member, extra: Extra = {}) {
+export function masterServices(certs: MasterCerts, pki: ClusterPki, c: ClusterSettings, self: Member, extra: ExtraArgs = {}) {
     const { members } = c;
     const k8sCA = pki.kubernetesCA;
     const { etcdServer, etcdPeer, etcdClient, apiserverCert, kubeletClient, frontProxyClient, cmCert, schedCert } = certs;

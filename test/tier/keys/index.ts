@@ -3,7 +3,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ClientCert } from "../../../components/clientCert";
 import { PrivateCA } from "../../../components/privateCA";
-import { KeyAlgorithm } from "../../../components/lib/pki";
+import { KeyAlgorithm } from "../../../components/render/pki";
 
 const config = new pulumi.Config();
 const keyAlgorithm = config.get("keyAlgorithm") as KeyAlgorithm | undefined;

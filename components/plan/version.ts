@@ -1,13 +1,8 @@
 // Kubernetes version changes: what each master runs (the drift probe asks its kube-apiserver) against
 // k8scp:kubernetesVersion, checked with the version skew policy before anything changes. Pure.
 import * as semver from "semver";
-import { installedBinary, recordFiles, statFormat } from "./drift";
-import { serviceNames } from "./flags";
-
-/** The minor release of a Kubernetes version ("1.34.4" or "v1.34.4" -> 34), or undefined when it is not one. */
-export function kubernetesMinor(version: string): number | undefined {
-    return semver.coerce(version)?.minor;
-}
+import { installedBinary, recordFiles, statFormat } from "../render/records";
+import { serviceNames } from "../render/flags";
 
 /**
  * The probe: `kube-version <what kube-apiserver --version prints>` (empty where none is installed). With `known`

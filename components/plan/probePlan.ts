@@ -1,12 +1,12 @@
 // Day-2 plans from what the read-only probe found on the masters (pure): etcd membership (who joins, who is
 // removed, and whether that keeps quorum), the version change (the skew policy), a pending restore's take-over of
 // etcd's drift, and the newest snapshot on each master. The probe's text is parsed by the parse half of each
-// render/parse pair (etcd.ts, version.ts, drift.ts, backup.ts).
-import { parseSnapshotProbe } from "./backup";
-import { ClusterConfig, configKey } from "./config";
+// render/parse pair in this folder (etcd.ts, version.ts, drift.ts, snapshot.ts).
+import { parseSnapshotProbe } from "./snapshot";
+import { ClusterConfig, configKey } from "../config";
 import { ObservedService } from "./drift";
 import { ObservedEtcd, parseEtcdProbe, planMembership, planRestore } from "./etcd";
-import { serviceNames } from "./flags";
+import { serviceNames } from "../render/flags";
 import { describeVersionChange, parseVersionProbe, planVersionChange } from "./version";
 
 export interface ProbePlan {

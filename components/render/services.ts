@@ -2,6 +2,8 @@
 // the content type, so MasterNode feeds it Pulumi Inputs and the host-side test feeds it plain strings.
 import * as path from "node:path";
 import {
+    Component,
+    ExtraArgs,
     Member,
     auditLogPath,
     auditPolicyPath,
@@ -27,32 +29,34 @@ export interface Pem<T> {
     privateKeyPem: T;
 }
 
+/** One service of a master; ControlPlaneServiceArgs shares its fields (but binaries, args and files, given there as Inputs). */
 export interface ServiceSpec<T> {
+    /** systemd unit name without `.service`, e.g. "kube-scheduler". */
     service: string;
     description: string;
     /** Binary names; the first is ExecStart. */
     binaries: string[];
+    /** Command-line flags, already rendered (`--name=value`). */
     args: string[];
     files: { path: string; content: T | string; mode: string }[];
+    /** Directories the service owns (0700), e.g. a data dir; removed on delete. Default: none. */
     dataDirs?: string[];
+    /** "notify" for binaries that report readiness to systemd. Default: "simple". */
     unitType?: "simple" | "notify";
+    /** Units ordered before this one and wanted by it, e.g. ["etcd.service"]. Default: none. */
     after?: string[];
+    /** The endpoint that must answer before the service counts as created or updated. */
     health: HealthCheck;
-    /** Start without waiting for health on first creation: always (true) or when this shell test succeeds. */
+    /** Start without waiting for health on first creation (etcd members): always, or when this shell test succeeds. Default: false. */
     bootstrapWithoutWait?: boolean | string;
-    /** An environment file the unit reads if present (written by another step). */
+    /** An environment file the unit reads if present, written by another step. Default: none. */
     environmentFile?: string;
 }
 
 export interface MasterServicesInput<T> extends MasterFlagsInput {
     /** The Kubernetes release the binaries are (some files differ by release), e.g. "1.34.4". */
     kubernetesVersion: string;
-    extraArgs?: {
-        etcd?: Record<string, string>;
-        apiserver?: Record<string, string>;
-        controllerManager?: Record<string, string>;
-        scheduler?: Record<string, string>;
-    };
+    extraArgs?: ExtraArgs;
     pem: {
         etcdCA: T;
         kubernetesCA: Pem<T>;
@@ -74,9 +78,7 @@ export interface MasterServicesInput<T> extends MasterFlagsInput {
 export const localApiserverUrl = (self: Member) => `https://${self.address}:6443`;
 
 /** The four services of one master. */
-export function masterServiceSpecs<T>(
-    a: MasterServicesInput<T>,
-): Record<"etcd" | "apiserver" | "controllerManager" | "scheduler", ServiceSpec<T>> {
+export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Component, ServiceSpec<T>> {
     const { self, pem } = a;
     const flags = masterFlags(a);
     const files = (service: string, list: [string, T, boolean?][]) =>

@@ -1,6 +1,12 @@
-// Static documents the apiserver reads: the audit policy. Pure.
+// Static documents the apiserver reads (the audit policy, the authentication and encryption configs) and the
+// release rules they follow. Pure.
 import { stringify } from "yaml";
-import { kubernetesMinor } from "./version";
+import * as semver from "semver";
+
+/** The minor release of a Kubernetes version ("1.34.4" or "v1.34.4" -> 34), or undefined when it is not one. */
+export function kubernetesMinor(version: string): number | undefined {
+    return semver.coerce(version)?.minor;
+}
 
 /** Metadata for everything, no bodies of Secrets/ConfigMaps/tokens, request bodies for writes elsewhere. */
 export function renderAuditPolicy(): string {

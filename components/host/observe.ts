@@ -1,10 +1,10 @@
 // Reads what is on the masters before any resource is registered: one read-only SSH session per master runs the
-// drift probe (drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys.
+// drift probe (plan/drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys.
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { ObservedService, parseDriftProbe, renderDriftProbe } from "./drift";
+import { ObservedService, parseDriftProbe, renderDriftProbe } from "../plan/drift";
 
 export interface ObservedHost {
     /** e.g. `k8scp:masters[1]`, for messages. */

@@ -1,16 +1,16 @@
 // What ControlPlane does before it registers a resource on a host: checks the config, the SSH key, the binaries and
 // the hosts (all problems at once), reads every master with the read-only probe and plans the day-2 change from
-// what it found (plan.ts). Touches hosts only to read them; a problem is thrown as one ConfigError.
+// what it found (plan/probePlan.ts). Touches hosts only to read them; a problem is thrown as one ConfigError.
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { renderSnapshotProbe } from "./backup";
-import { checkConfig, ClusterConfig, ConfigError, configKey } from "./config";
+import { renderSnapshotProbe } from "../plan/snapshot";
+import { checkConfig, ClusterConfig, ConfigError, configKey } from "../config";
 import { fileSha256 } from "./fileCache";
-import { ObservedService } from "./drift";
-import { renderEtcdProbe } from "./etcd";
-import { serviceNames } from "./flags";
+import { ObservedService } from "../plan/drift";
+import { renderEtcdProbe } from "../plan/etcd";
+import { serviceNames } from "../render/flags";
 import { observeDrift } from "./observe";
-import { planFromProbe } from "./plan";
+import { planFromProbe } from "../plan/probePlan";
 import {
     binDirProblems,
     expandHome,
@@ -21,7 +21,7 @@ import {
     sshHosts,
     unpinnedProblems,
 } from "./preflight";
-import { renderVersionProbe } from "./version";
+import { renderVersionProbe } from "../plan/version";
 
 /** Everything ControlPlane builds from: the checked config and the plans made from what the masters have. */
 export interface Assessment {

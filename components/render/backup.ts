@@ -1,6 +1,7 @@
 // etcd snapshots on a timer, and restoring every member from one snapshot. Pure: scripts and units only.
 import { etcdHealthWaitLines, etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
+import { stateDir } from "./records";
 import { appliedLines, plainFileBlock, putFileFunction, shellQuote, withRevision } from "./scripts";
 import { sandbox } from "./services";
 
@@ -20,12 +21,6 @@ export const defaultSnapshots: SnapshotSettings = { enabled: true, interval: "1h
 /** The snapshot tool installed on every master: `k8scp-etcd-snapshot save|list|newest`. */
 export const snapshotTool = "/usr/local/sbin/k8scp-etcd-snapshot";
 export const snapshotUnits = { service: "etcd-snapshot.service", timer: "etcd-snapshot.timer" };
-
-/** The probe's line for the newest snapshot on a master (`etcd-snapshot <time> <bytes> <path>`, empty when none). */
-export const renderSnapshotProbe = () => `echo "etcd-snapshot $(${snapshotTool} list 2>/dev/null | head -n 1)"`;
-
-/** The newest snapshot the probe found (`<time> <bytes> <path>`), or undefined when there is none. */
-export const parseSnapshotProbe = (out: string): string | undefined => /^etcd-snapshot (.*)$/m.exec(out)?.[1].trim() || undefined;
 
 const q = shellQuote;
 
@@ -188,7 +183,7 @@ echo "${a.sha256}  $snap" | sha256sum --check --status || { say "the snapshot co
 rev=$(${paths.bin}/etcdutl snapshot status "$snap" -w json | ${jsonNumbers("revision")} | head -n 1)
 # The cluster this member is in now (if it answers), to tell afterwards that the restored one replaced it.
 before=$(${etcdctl([{ name: a.self.name, address: "127.0.0.1" }])} --command-timeout=5s endpoint status -w json 2>/dev/null | ${jsonNumbers("cluster_id")} | head -n 1 || true)
-install -d -m 0755 -o root -g root /var/lib/k8scp
+install -d -m 0755 -o root -g root ${stateDir}
 systemctl stop ${snapshotUnits.timer} ${controlPlaneUnits.join(" ")} >/dev/null 2>&1 || true
 systemctl stop ${serviceNames.etcd}
 if [ -e ${paths.etcdData} ]; then

@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as net from "node:net";
 import * as os from "node:os";
 import * as path from "node:path";
-import { configKey, hostKeyFromKnownHosts, PartialConfig } from "./config";
+import { configKey, hostKeyFromKnownHosts, PartialConfig } from "../config";
 import { fileFactAsync } from "./fileCache";
 
 /** `~/x` → `$HOME/x`. */

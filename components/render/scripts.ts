@@ -1,7 +1,7 @@
 // Shell scripts run on the hosts over SSH. Pure: they are rendered here and passed on the command's
 // stdin (never on its command line, where `ps` would show them, and never echoed: they carry keys).
 import { createHash } from "node:crypto";
-import { forgetLines, installedBinary, masterMarker, recordLines, stateDir } from "./drift";
+import { forgetLines, installedBinary, masterMarker, recordLines, stateDir } from "./records";
 import { paths } from "./flags";
 
 export interface ServiceFile {
@@ -58,7 +58,7 @@ export interface ServiceScriptSpec {
     ownsUser?: boolean;
     /** sha256 of what a separate files script wrote: a change of it restarts the service. */
     filesRevision?: string;
-    /** Drift repair marker (see drift.ts): a new one makes the script run again and rewrite everything. */
+    /** Drift repair marker (see plan/drift.ts): a new one makes the script run again and rewrite everything. */
     repairMarker?: string;
 }
 
@@ -69,7 +69,7 @@ export interface FilesScriptSpec {
     files: ServiceFile[];
     /** Directories the service owns (0700), e.g. etcd's data dir; removed on delete. */
     dataDirs?: string[];
-    /** Drift repair marker (see drift.ts). */
+    /** Drift repair marker (see plan/drift.ts). */
     repairMarker?: string;
 }
 
@@ -309,7 +309,7 @@ if [ -n "$owner" ] && [ "$owner" != ${q(master)} ]; then
   echo "[k8scp] $(hostname): this host is master $owner, not ${master}: keep its name in the config (a rename is not done in place)" >&2
   exit 1
 fi
-sudo -n install -d -m 0755 -o root -g root /var/lib/k8scp
+sudo -n install -d -m 0755 -o root -g root ${stateDir}
 sudo -n install -d -m 0700 -o ${q(sshUser)} ${q(paths.staging)}
 echo ${q(master)} | sudo -n tee ${masterMarker} >/dev/null
 `;
@@ -348,7 +348,7 @@ for u in ${units.join(" ")}; do systemctl disable --now "$u" >/dev/null 2>&1 || 
 rm -f ${units.map((u) => q(`/etc/systemd/system/${u}`)).join(" ")} ${extra.files.map(q).join(" ")}
 systemctl daemon-reload
 rm -f ${services.flatMap((s) => s.binaries.map((b) => q(`${paths.bin}/${b}`))).join(" ")}
-rm -rf ${dirs.map(q).join(" ")} /var/lib/k8scp
+rm -rf ${dirs.map(q).join(" ")} ${stateDir}
 rmdir --ignore-fail-on-non-empty ${q(paths.conf)} ${q(paths.logs)} 2>/dev/null || true
 for user in ${services.map((s) => q(s.service)).join(" ")}; do
   if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi

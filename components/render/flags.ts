@@ -42,6 +42,12 @@ export const flagText = (v: FlagValue): string => (Array.isArray(v) ? v.join(","
 /** An extraArgs key without its optional leading `--`. */
 export const flagName = (key: string): string => key.replace(/^--/, "");
 
+/**
+ * Extra or overriding flags by service (the config keys `k8scp:<service>.extraArgs`): flag name, with or without the
+ * leading `--`, to its value.
+ */
+export type ExtraArgs = { [C in Component]?: Record<string, string> };
+
 /** Renders flags as `--name=value`, sorted by name, with `extraArgs` overriding or adding. */
 export function renderArgs(flags: Flags, extraArgs: Record<string, string> = {}): string[] {
     const merged: Record<string, string> = {};
