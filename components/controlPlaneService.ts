@@ -38,6 +38,11 @@ export interface ControlPlaneServiceArgs extends Omit<ServiceSpec<pulumi.Input<s
     /** Resource that must exist before binaries are staged (the host preparation step). */
     hostReady?: pulumi.Input<pulumi.Resource>;
     /**
+     * The binaries are copied one at a time, the first after this (e.g. the previous service's last copy on the same
+     * host), so that a host sees few SSH logins at once (sshd's MaxStartups). Default: after hostReady only.
+     */
+    stageAfter?: pulumi.Input<pulumi.Resource>;
+    /**
      * Resources whose health gates this service's install or restart, e.g. the same service on the
      * previous master (rolling order) or the local etcd. Default: none.
      */
@@ -92,8 +97,10 @@ export class ControlPlaneService extends pulumi.ComponentResource {
             }
             return { name: b.name, localPath: path.resolve(b.localPath), sha256: fileSha256(b.localPath) };
         });
-        const copies = binaries.map(
-            (b) =>
+        const copies: command.remote.CopyToRemote[] = [];
+        for (const b of binaries) {
+            const after = copies.length ? [copies[copies.length - 1]] : args.stageAfter ? [args.stageAfter] : [];
+            copies.push(
                 new command.remote.CopyToRemote(
                     `${name}-${b.name}`,
                     {
@@ -102,9 +109,10 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                         remotePath: `${paths.staging}/${b.name}`,
                         triggers: [b.sha256],
                     },
-                    { parent: this, dependsOn: args.hostReady ? [args.hostReady] : [], retainOnDelete },
+                    { parent: this, dependsOn: [...(args.hostReady ? [args.hostReady] : []), ...after], retainOnDelete },
                 ),
-        );
+            );
+        }
         this.staged = copies;
 
         const envPath = `${serviceDir(args.service)}/environment`;

@@ -208,19 +208,26 @@ export class MasterNode extends pulumi.ComponentResource {
             },
             kubeconfigs: { controllerManager: cmKubeconfig.content, scheduler: schedKubeconfig.content },
         });
-        const service = (id: string, spec: ServiceSpec<pulumi.Input<string>>, waitFor: pulumi.Input<pulumi.Resource>[]) =>
-            new ControlPlaneService(
+        // One copy at a time on this host, across its services: with a connection per operation (the official
+        // command plugin), the steps a host starts at once stay under sshd's default MaxStartups of 10.
+        let lastCopy: pulumi.Resource | undefined;
+        const service = (id: string, spec: ServiceSpec<pulumi.Input<string>>, waitFor: pulumi.Input<pulumi.Resource>[]) => {
+            const s = new ControlPlaneService(
                 `${name}-${id}`,
                 {
                     ...spec,
                     connection: args.connection,
                     hostReady: prep,
+                    stageAfter: lastCopy,
                     binaries: spec.binaries.map((n) => ({ name: n, localPath: path.join(args.binDir, n) })),
                     waitFor,
                     observed: args.observed?.[spec.service],
                 },
                 kept,
             );
+            lastCopy = s.staged[s.staged.length - 1];
+            return s;
+        };
         // Rolling: a service waits for its twin on the previous master only when it already runs here. A first
         // install (the drift probe found no record of it) has nothing serving to protect, so new masters start their
         // services in parallel. Without the probe (preflight off) every service rolls.

@@ -23,8 +23,9 @@
 #                         <hash> covers the suite and scripts/lab/rootfs.sh (package list and recipe);
 #                         built in a temp dir and renamed, so an interrupted build is never used
 #     id_ed25519{,.pub}   the lab's SSH key (made once), authorised for kube and root on every node
-#     hostkeys/<node>_ed25519{,.pub}  each node's SSH host key, stable across down/up
-#     known_hosts         the host keys of the current nodes (by address and name)
+#     hostkeys/<node>_{rsa,ecdsa,ed25519}{,.pub}  each node's SSH host keys (Debian's three types), stable across
+#                         down/up; sshd runs with Debian's defaults otherwise (scripts/lab/rootfs.sh)
+#     known_hosts         the host keys of the current nodes, all three types (by address and name)
 #     lab.json            the current nodes, written by `up`, removed by `down`
 #     logs/<node>.log     the node's console (nspawn output); logs/rootfs-build.log
 #   /run/k8scp-lab/<node>/root   overlay mount (merged view), /run/k8scp-lab/<node>.pid nspawn's pid
@@ -64,6 +65,8 @@ CACHE="${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}"
 LAB_DIR="$CACHE/lab"
 KEY="$LAB_DIR/id_ed25519"
 KNOWN_HOSTS="$LAB_DIR/known_hosts"
+# The host key types every node has, as on a Debian install (the order known_hosts lists them in).
+HOST_KEY_TYPES="rsa ecdsa ed25519"
 LAB_JSON="$LAB_DIR/lab.json"
 RUN_DIR=/run/k8scp-lab
 DATA_DIR=/var/lib/k8scp-lab

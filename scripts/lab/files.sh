@@ -12,16 +12,20 @@ ensure_keys() {
     ssh-keygen -q -t ed25519 -N "" -C "k8scp-lab" -f "$KEY" </dev/null
     log "generated the lab SSH key $KEY"
   fi
+  local t hk
   for n in "$@"; do
-    local hk="$LAB_DIR/hostkeys/${n}_ed25519"
-    if [ ! -f "$hk" ] || [ ! -f "$hk.pub" ]; then
-      rm -f "$hk" "$hk.pub"
-      ssh-keygen -q -t ed25519 -N "" -C "root@$n" -f "$hk" </dev/null
-    fi
+    for t in $HOST_KEY_TYPES; do
+      hk="$LAB_DIR/hostkeys/${n}_$t"
+      if [ ! -f "$hk" ] || [ ! -f "$hk.pub" ]; then
+        rm -f "$hk" "$hk.pub"
+        ssh-keygen -q -t "$t" -N "" -C "root@$n" -f "$hk" </dev/null
+      fi
+    done
   done
 }
 
-host_key() { awk '{ print $1, $2 }' "$LAB_DIR/hostkeys/${1}_ed25519.pub"; }
+# host_key NODE [TYPE] : the node's host key of TYPE (default ed25519), `type base64`.
+host_key() { awk '{ print $1, $2 }' "$LAB_DIR/hostkeys/${1}_${2:-ed25519}.pub"; }
 
 json_str() {
   local s=${1//\\/\\\\}
@@ -31,9 +35,11 @@ json_str() {
 
 # write_lab_files NODE... : known_hosts and lab.json for these nodes (atomically).
 write_lab_files() {
-  local n first=1
+  local n t first=1
   {
-    for n in "$@"; do echo "$(node_addr "$n"),$n $(host_key "$n")"; done
+    for n in "$@"; do
+      for t in $HOST_KEY_TYPES; do echo "$(node_addr "$n"),$n $(host_key "$n" "$t")"; done
+    done
   } >"$KNOWN_HOSTS.tmp"
   mv -f "$KNOWN_HOSTS.tmp" "$KNOWN_HOSTS"
   {

@@ -82,8 +82,11 @@ prepare_upper() {
   done
   echo "$n" >"$u/etc/hostname"
   hosts_file "$n" >"$u/etc/hosts"
-  install -m 0600 "$LAB_DIR/hostkeys/${n}_ed25519" "$u/etc/ssh/ssh_host_ed25519_key"
-  install -m 0644 "$LAB_DIR/hostkeys/${n}_ed25519.pub" "$u/etc/ssh/ssh_host_ed25519_key.pub"
+  local t
+  for t in $HOST_KEY_TYPES; do
+    install -m 0600 "$LAB_DIR/hostkeys/${n}_$t" "$u/etc/ssh/ssh_host_${t}_key"
+    install -m 0644 "$LAB_DIR/hostkeys/${n}_$t.pub" "$u/etc/ssh/ssh_host_${t}_key.pub"
+  done
   install -m 0644 "$KEY.pub" "$u/etc/ssh/authorized_keys.d/$SSH_USER"
   install -m 0644 "$KEY.pub" "$u/etc/ssh/authorized_keys.d/root"
 }

@@ -36,7 +36,7 @@ LAB_MASK_UNITS=(
 # Per-node files (hostname, hosts, SSH host key, authorised keys) go into each node's overlay upper dir.
 lab_rootfs_customise() {
   local r=$1
-  # Every node gets its own SSH host key and machine id.
+  # Every node gets its own SSH host keys and machine id.
   rm -f "$r"/etc/ssh/ssh_host_*
   : >"$r/etc/machine-id"
   mkdir -p "$r/var/lib/dbus"
@@ -52,21 +52,18 @@ lab_rootfs_customise() {
   chmod 0440 "$r/etc/sudoers.d/k8scp-lab-kube"
   chroot "$r" visudo -cq
 
-  # sshd: Debian's sshd_config includes sshd_config.d/*.conf first, and the first value wins.
-  # Authorised keys are per lab, so they live in each node's upper dir: /etc/ssh/authorized_keys.d/<user>.
+  # sshd: Debian's defaults (MaxStartups 10:30:100, MaxSessions 10, RSA, ECDSA and ed25519 host keys), as users
+  # have them; only authentication is set here. Debian's sshd_config includes sshd_config.d/*.conf first, and the
+  # first value wins. Authorised keys are per lab, so they live in each node's upper dir:
+  # /etc/ssh/authorized_keys.d/<user>.
   mkdir -p "$r/etc/ssh/sshd_config.d" "$r/etc/ssh/authorized_keys.d"
   cat >"$r/etc/ssh/sshd_config.d/00-k8scp-lab.conf" <<'EOF'
-# k8scp lab node
-HostKey /etc/ssh/ssh_host_ed25519_key
+# k8scp lab node: authentication only
 PubkeyAuthentication yes
 AuthorizedKeysFile .ssh/authorized_keys /etc/ssh/authorized_keys.d/%u
 PasswordAuthentication no
 KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
-UseDNS no
-# The library opens many SSH sessions at once.
-MaxStartups 100:30:200
-MaxSessions 100
 EOF
 
   # Keep the journal small: nodes live on the real disk.

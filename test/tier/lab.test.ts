@@ -185,6 +185,15 @@ test("nodes reach each other and the controller namespace over the bridge", { sk
     for (const n of readLab().nodes) lab(["exec", "timeout", "5", "bash", "-c", `exec 3<>/dev/tcp/${n.address}/22`], 30_000);
 });
 
+test("sshd on every node runs with Debian's defaults (only authentication set)", { skip, timeout: STEP_TIMEOUT }, () => {
+    for (const n of readLab().nodes) {
+        const effective = onNode(nodeArg(n), "sudo -n /usr/sbin/sshd -T");
+        assert.match(effective, /^maxstartups 10:30:100$/m, `${n.name}: MaxStartups`);
+        assert.match(effective, /^maxsessions 10$/m, `${n.name}: MaxSessions`);
+        assert.match(effective, /^passwordauthentication no$/m, `${n.name}: PasswordAuthentication`);
+    }
+});
+
 test("host keys in lab.json are the keys the nodes present", { skip, timeout: STEP_TIMEOUT }, () => {
     const l = readLab();
     const known = fs.readFileSync(l.knownHostsFile, "utf8");
@@ -197,6 +206,18 @@ test("host keys in lab.json are the keys the nodes present", { skip, timeout: ST
         const onDisk = onNode(nodeArg(n), "cat /etc/ssh/ssh_host_ed25519_key.pub").split(" ").slice(0, 2).join(" ");
         assert.equal(onDisk, n.hostKey, `${n.name}: /etc/ssh/ssh_host_ed25519_key.pub`);
         assert.ok(known.split("\n").includes(`${n.address},${n.name} ${n.hostKey}`), `${n.name} in ${l.knownHostsFile}`);
+        // Debian's three host key types, each in known_hosts.
+        const all = lab(["exec", "ssh-keyscan", "-T", "5", "-t", "rsa,ecdsa,ed25519", n.address], 30_000)
+            .split("\n")
+            .filter((s) => s.startsWith(`${n.address} `))
+            .map((s) => s.split(" ").slice(1, 3).join(" "));
+        assert.deepEqual(
+            all.map((k) => k.split(" ")[0]).sort(),
+            ["ecdsa-sha2-nistp256", "ssh-ed25519", "ssh-rsa"],
+            `${n.name}: host key types`,
+        );
+        for (const k of all)
+            assert.ok(known.split("\n").includes(`${n.address},${n.name} ${k}`), `${n.name}: ${k.split(" ")[0]} in known_hosts`);
     }
 });
 

@@ -196,6 +196,25 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         assert.ok(!dependsOn.get("a-n1-etcd")?.includes("a-etcd-cluster-healthy"), "etcd members start without waiting for quorum");
     });
 
+    await t.test("a master's binaries are copied one at a time, across its services (few SSH logins at once)", () => {
+        for (const n of ["n1", "n2", "n3"]) {
+            const copies = ra.filter((r) => r.type === "command:remote:CopyToRemote" && r.name.startsWith(`a-${n}-`)).map((r) => r.name);
+            assert.equal(copies.length, 6);
+            const after = (c: string) => (dependsOn.get(c) ?? []).filter((d) => copies.includes(d));
+            const first = copies.filter((c) => after(c).length === 0);
+            assert.deepEqual(first, [`a-${n}-etcd-etcd`], `${n}: one copy starts the chain`);
+            for (const c of copies) assert.ok(after(c).length <= 1, `${c} waits for at most one copy: ${after(c)}`);
+            // A chain: following each copy's successor from the first reaches every copy.
+            const chain = [first[0]];
+            for (;;) {
+                const next = copies.find((c) => after(c)[0] === chain[chain.length - 1]);
+                if (!next || chain.includes(next)) break;
+                chain.push(next);
+            }
+            assert.equal(chain.length, 6, `${n}: the chain ${chain.join(" -> ")}`);
+        }
+    });
+
     await t.test("version skew order: every apiserver before any controller manager, every controller manager before any scheduler", () => {
         for (const n of ["n1", "n2", "n3"]) {
             const cm = dependsOn.get(`a-${n}-controller-manager`) ?? [];
