@@ -2,7 +2,7 @@
 import * as childProcess from "node:child_process";
 import * as os from "node:os";
 import { CpuUsed } from "./cpu";
-import { PROGRAM_DIR, RUNS, SIZES } from "./settings";
+import { Mode, PROGRAM_DIR, RUNS, SIZES } from "./settings";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Figures: every measurement is a list of samples; the report shows median (min–max).
@@ -25,6 +25,8 @@ export interface ColdRun {
     parallel?: number;
     /** k8scp:keyAlgorithm when not the default (BENCH_KEYS). */
     keyAlgorithm?: string;
+    /** The command plugin's mode when not the default (BENCH_MODES); absent: the default mode. */
+    mode?: Mode;
     seconds: number;
     /** Time before the CLI's first engine event (process and plugin start-up). */
     cliStartup: number;
@@ -45,15 +47,37 @@ export interface ColdRun {
     timeline: [string, number, number | null, number | null, number][];
     /** CPU seconds used during the `up` (bench/cpu.ts); absent in results of runs before it was measured. */
     cpu?: CpuUsed;
+    /**
+     * SSH logins per master during the `up` (sshd's "Accepted" lines in the journal between its start and end), in
+     * the lab's order: the plugin's connections plus the program's own (preflight, drift probe). Absent in results
+     * of runs before it was counted, or when the journal could not be read.
+     */
+    sshLogins?: number[];
 }
 
-/** A variant of a cold run: --parallel and k8scp:keyAlgorithm (none: the library's defaults). */
+/** A variant of a cold run: --parallel, k8scp:keyAlgorithm and the plugin's mode (none: the library's defaults). */
 export interface Variant {
     parallel?: number;
     keyAlgorithm?: string;
+    mode?: Mode;
 }
-/** A cold run with the library's defaults (not a BENCH_PARALLEL or BENCH_KEYS variant). */
-export const isDefault = (c: ColdRun) => !c.parallel && !c.keyAlgorithm;
+/** A cold run of a mode (default: absent) without --parallel or k8scp:keyAlgorithm (BENCH_PARALLEL, BENCH_KEYS). */
+export const isPlain = (c: ColdRun, mode: Mode) => !c.parallel && !c.keyAlgorithm && (c.mode ?? "default") === mode;
+/** A cold run with the library's defaults (not a BENCH_PARALLEL, BENCH_KEYS or upstream-mode variant). */
+export const isDefault = (c: ColdRun) => isPlain(c, "default");
+
+/** The warm figures on 3 masters: no-op runs and the flag rollout (takeover: default mode only, in `results`). */
+export const warmFigures = () => ({
+    noop: { preview: [] as Samples, up: [] as Samples, restarts: [] as Samples, previewNoPreflight: [] as Samples },
+    flag: {
+        seconds: [] as Samples,
+        failedProbes: [] as Samples,
+        probes: [] as Samples,
+        restartedSchedulers: [] as Samples,
+        others: [] as Samples,
+    },
+});
+export type WarmFigures = ReturnType<typeof warmFigures>;
 
 export const results = {
     machine: {} as Record<string, unknown>,
@@ -63,18 +87,18 @@ export const results = {
     sizes: SIZES,
     cold: [] as ColdRun[],
     baseline: [] as { masters: number; seconds: number; phases: Record<string, number>; cpu?: CpuUsed }[],
-    noop: { preview: [] as Samples, up: [] as Samples, restarts: [] as Samples, previewNoPreflight: [] as Samples },
-    flag: {
-        seconds: [] as Samples,
-        failedProbes: [] as Samples,
-        probes: [] as Samples,
-        restartedSchedulers: [] as Samples,
-        others: [] as Samples,
-    },
+    /** The default mode's warm figures (the other modes': `modes`). */
+    ...warmFigures(),
     takeover: {} as Record<string, { seconds: Samples; sameMaster: number }>,
-    destroy: [] as { masters: number; seconds: number; nothingLeft: boolean }[],
+    destroy: [] as { masters: number; seconds: number; nothingLeft: boolean; mode?: Mode }[],
+    /** The warm figures of the plugin's other modes (BENCH_MODES); their cold runs are in `cold`, tagged `mode`. */
+    modes: {} as Partial<Record<Mode, WarmFigures>>,
     notes: [] as string[],
 };
+export type Results = typeof results;
+
+/** Where a mode's warm figures go: the default mode's at the top level (as before modes), the others' in `modes`. */
+export const warmOf = (mode: Mode): WarmFigures => (mode === "default" ? results : (results.modes[mode] ??= warmFigures()));
 
 export function machine() {
     const cpu = os.cpus();

@@ -6,8 +6,9 @@ import { HOST_UNITS } from "./analysis";
 import { CpuUsed } from "./cpu";
 import { CATEGORIES } from "./events";
 import { ColdRun, Samples, fmt, isDefault, results, stats } from "./figures";
+import { modeTable } from "./modes";
 import { defaultParallel } from "./runs";
-import { KEYS, OUT_DIR, PARALLEL, PROGRAM_DIR, QUICK, RUNS, SIZES } from "./settings";
+import { KEYS, MODES, OUT_DIR, PARALLEL, PROGRAM_DIR, QUICK, RUNS, SIZES } from "./settings";
 
 // ---------------------------------------------------------------------------------------------------------------
 function median(xs: Samples) {
@@ -153,8 +154,10 @@ export function writeReport() {
             `| leader takeover, ${k} (stop → new holder's acquireTime) | ${fmt(v.seconds)} s${v.sameMaster ? ` (${v.sameMaster}× the restarted leader itself)` : ""} | |`,
         );
     L.push(
-        `| \`pulumi destroy\` (3 masters), nothing of ours left after | ${fmt(results.destroy.filter((d) => d.masters === 3).map((d) => d.seconds))} s, ${results.destroy.every((d) => d.nothingLeft) ? "yes" : "NO"} | |`,
+        `| \`pulumi destroy\` (3 masters), nothing of ours left after | ${fmt(results.destroy.filter((d) => d.masters === 3 && !d.mode).map((d) => d.seconds))} s, ${results.destroy.every((d) => d.nothingLeft) ? "yes" : "NO"} | |`,
     );
+    const modes = modeTable(results, MODES);
+    if (modes.length) L.push("", ...modes);
     if (results.notes.length) L.push("", "Notes:", "", ...results.notes.map((n) => `- ${n}`));
     L.push("");
     fs.writeFileSync(path.join(OUT_DIR, "results.md"), L.join("\n"));

@@ -11,10 +11,15 @@
 // cannot be installed). Environment: BENCH_RUNS (default 3), BENCH_QUICK=1 (1 run, sizes 1 and 3),
 // BENCH_SIZES (e.g. "3,5"), BENCH_PARALLEL (extra cold 3-master runs with these --parallel values, e.g. "4,32"),
 // BENCH_KEYS (extra cold runs of the sizes from 3 up with these k8scp:keyAlgorithm values, e.g. "RSA-2048", the
-// baseline's keys), BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_SETTLE (s, default 30), BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below). Takes the lab down at the end.
+// baseline's keys), BENCH_SKIP_BASELINE=1, BENCH_WARM=0, BENCH_SETTLE (s, default 30), BENCH_TAKEOVER=0, BENCH_PROGRAM_DIR, BENCH_OUT (below),
+// BENCH_MODES (the command plugin's modes measured side by side, default "default,upstream": each run also does a
+// cold 3-master `up`, the no-op runs and the flag rollout with K8SCP_COMMAND_UPSTREAM=1 given to the Pulumi CLI, a
+// new SSH connection per operation as the official plugin; "default" alone skips them; without "default" only the
+// other modes' runs are made). Takes the lab down at the end.
 //
 // Modules: settings.ts (the environment above), figures.ts (what is collected), runs.ts (cold runs, baseline),
-// analysis.ts (a cold run's figures), warm.ts (no-op, flag, takeover), report.ts (results.json, .md), chart.ts.
+// analysis.ts (a cold run's figures), warm.ts (no-op, flag, takeover), modes.ts (the plugin modes' environment and
+// table), report.ts (results.json, .md), chart.ts.
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
@@ -23,7 +28,7 @@ import { chart } from "./chart";
 import { machine, results } from "./figures";
 import { writeReport } from "./report";
 import { baseline, coldOurs } from "./runs";
-import { KEYS, OUT_DIR, PARALLEL, RUNS, SIZES, SKIP_BASELINE, WARM, log, work } from "./settings";
+import { KEYS, MODES, OUT_DIR, PARALLEL, RUNS, SIZES, SKIP_BASELINE, WARM, log, work } from "./settings";
 import { warm3 } from "./warm";
 
 async function main() {
@@ -33,15 +38,29 @@ async function main() {
     results.machine = machine();
     log(
         `runs ${RUNS}, sizes ${SIZES.join(",")}${PARALLEL.length ? `, --parallel ${PARALLEL.join(",")}` : ""}` +
-            `${KEYS.length ? `, keys ${KEYS.join(",")}` : ""}; work dir ${work}`,
+            `${KEYS.length ? `, keys ${KEYS.join(",")}` : ""}; plugin modes ${MODES.join(",")}; work dir ${work}`,
     );
+    const withDefault = MODES.includes("default");
     try {
         for (let r = 0; r < RUNS; r++) {
-            for (const n of SIZES) {
+            for (const n of withDefault ? SIZES : []) {
                 await coldOurs(n, r, {}, n === 3 && WARM ? (lab, p, cluster) => warm3(lab, p, cluster, r) : undefined);
                 if (!SKIP_BASELINE) await baseline(n, r);
                 writeReport();
             }
+            // The plugin's other modes: cold 3 masters, no-op and flag only (no other sizes, baseline or takeover). A
+            // failure there is a finding (a note in the report), not the end of the run: the next deploy is on fresh hosts.
+            for (const mode of MODES.filter((x) => x !== "default")) {
+                try {
+                    await coldOurs(3, r, { mode }, WARM ? (lab, p, cluster) => warm3(lab, p, cluster, r, mode) : undefined);
+                } catch (e) {
+                    const msg = `${mode} plugin mode, run ${r + 1}: FAILED: ${(e instanceof Error ? e.message : String(e)).replace(/\s+/g, " ").slice(0, 1500)}`;
+                    results.notes.push(msg);
+                    log(msg);
+                }
+                writeReport();
+            }
+            if (!withDefault) continue;
             for (const pv of PARALLEL) {
                 await coldOurs(3, r, { parallel: pv });
                 writeReport();

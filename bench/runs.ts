@@ -12,6 +12,7 @@ import { analyse, deployCpu, describeCpu, labNodes } from "./analysis";
 import { writeBaselinePlan } from "./baselinePlan";
 import { readCpu } from "./cpu";
 import { Variant, results } from "./figures";
+import { modeEnv } from "./modes";
 import { PROGRAM_DIR, RUNS, benchDir, log, secs, step, work } from "./settings";
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -29,6 +30,7 @@ export const defaultParallel = env.PULUMI_PARALLEL ?? String(4 * os.cpus().lengt
 
 function stampedUp(
     p: PulumiCli,
+    env: NodeJS.ProcessEnv,
     extra: string[],
     out: string,
     timeoutMs = 1_200_000,
@@ -125,26 +127,56 @@ async function execStarts(lab: Lab): Promise<Record<string, number>> {
     return out;
 }
 
+/**
+ * SSH logins on each master (in the lab's order) between epoch seconds `from` and `to`: sshd's "Accepted" lines in
+ * its journal (`sshd`, or `sshd-session` from OpenSSH 9.8); undefined, with a note, when a journal cannot be read.
+ */
+async function sshLogins(lab: Lab, from: number, to: number): Promise<number[] | undefined> {
+    const window = `--since @${from.toFixed(3)} --until @${to.toFixed(3)}`;
+    // grep -c exits 1 on no match (0 logins); an unreadable journal leaves stdout empty.
+    const cmd = `j=$(sudo -n journalctl -q -t sshd -t sshd-session ${window} -o cat) && { grep -c '^Accepted ' <<<"$j" || true; }`;
+    const rs = await Promise.all(lab.masters.map((m) => lab.ssh(m.address, cmd)));
+    const counts = rs.map((x) => (x.status === 0 && /^\d+$/.test(x.stdout.trim()) ? Number(x.stdout.trim()) : NaN));
+    if (counts.every(Number.isFinite)) return counts;
+    results.notes.push(
+        `SSH logins not counted (journal of sshd unreadable): ${rs
+            .map((x) => (x.stdout + x.stderr).trim())
+            .join("; ")
+            .slice(0, 300)}`,
+    );
+    return undefined;
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 export async function coldOurs(n: number, r: number, v: Variant, warm?: (lab: Lab, p: PulumiCli, cluster: Cluster) => Promise<void>) {
+    // The default mode is no variant: not tagged in the results (as before modes).
+    const { mode: m, ...plain } = v;
+    const mode = m === "default" ? undefined : m;
+    v = mode ? { ...plain, mode } : plain;
     const { parallel, keyAlgorithm } = v;
     const lab = await step(`lab down, up ${n} (fresh hosts)`, () => freshLab(n));
-    const stack = `bench${n}r${r}${parallel ? `p${parallel}` : ""}${keyAlgorithm ? `k${keyAlgorithm.toLowerCase()}` : ""}`;
+    const stack = `bench${n}r${r}${parallel ? `p${parallel}` : ""}${keyAlgorithm ? `k${keyAlgorithm.toLowerCase()}` : ""}${mode ?? ""}`;
     const cfgFile = path.join(work, `Pulumi.${stack}.yaml`);
     fs.writeFileSync(cfgFile, YAML.stringify(stackConfig(lab, keyAlgorithm)));
-    const p = new PulumiCli(lab, env, PROGRAM_DIR, stack, cfgFile);
+    // The plugin's mode for every command on this stack (up, the warm runs, destroy).
+    const menv = modeEnv(env, mode ?? "default");
+    const p = new PulumiCli(lab, menv, PROGRAM_DIR, stack, cfgFile);
     await p.ok(["stack", "init"], 120_000);
     const events = path.join(work, `${stack}.up.jsonl`);
     const nodes = labNodes(lab);
     const cpu0 = readCpu(nodes);
     const t0 = Date.now() / 1000;
-    const what = `${parallel ? `, --parallel ${parallel}` : ""}${keyAlgorithm ? `, ${keyAlgorithm} keys` : ""}`;
+    const what =
+        `${parallel ? `, --parallel ${parallel}` : ""}${keyAlgorithm ? `, ${keyAlgorithm} keys` : ""}` +
+        `${mode ? `, ${mode} plugin mode` : ""}`;
     const up = await step(`cold pulumi up, ${n} masters${what} (run ${r + 1}/${RUNS})`, () =>
-        stampedUp(p, parallel ? ["--parallel", String(parallel)] : [], events),
+        stampedUp(p, menv, parallel ? ["--parallel", String(parallel)] : [], events),
     );
+    const t1 = Date.now() / 1000;
     const cpu = deployCpu(cpu0, nodes);
     assert.equal(up.status, 0, `pulumi up failed:\n${up.stderr.slice(-3000)}\n(events: ${events})`);
-    const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, v), cpu };
+    const logins = await sshLogins(lab, t0, t1);
+    const cold = { ...analyse(events, up.seconds, n, await execStarts(lab), t0, v), cpu, ...(logins ? { sshLogins: logins } : {}) };
     results.cold.push(cold);
     log(
         `cold up ${n} masters${what}: ${up.seconds.toFixed(1)} s; ` +
@@ -152,7 +184,8 @@ export async function coldOurs(n: number, r: number, v: Variant, warm?: (lab: La
                 .map(([k, v]) => `${k} ${v.toFixed(1)}`)
                 .join(", ") +
             `; start-up ${(cold.cliStartup + cold.programStartup).toFixed(1)}; apiserver chain ${cold.apiserverChain.toFixed(1)}; ` +
-            describeCpu(cpu),
+            describeCpu(cpu) +
+            (logins ? `; SSH logins per master ${logins.join(", ")}` : ""),
     );
     const adminKubeconfig = path.join(work, `${stack}.admin.kubeconfig`);
     const outputs = await p.outputs();
@@ -172,7 +205,7 @@ export async function coldOurs(n: number, r: number, v: Variant, warm?: (lab: La
             nothingLeft = false;
             results.notes.push(`after destroy of ${stack}: ${String(e).slice(0, 300)}`);
         }
-        results.destroy.push({ masters: n, seconds: secs(Date.now() - t), nothingLeft });
+        results.destroy.push({ masters: n, seconds: secs(Date.now() - t), nothingLeft, ...(mode ? { mode } : {}) });
         log(`destroy: ${secs(Date.now() - t).toFixed(1)} s; nothing of ours left on the hosts: ${nothingLeft}`);
         await p.run(["stack", "rm", "--yes", "--force"], 120_000);
     }

@@ -16,6 +16,21 @@ export const WARM = process.env.BENCH_WARM !== "0";
 export const SETTLE_SECONDS = Math.max(0, Number(process.env.BENCH_SETTLE ?? 30));
 /** BENCH_TAKEOVER=0: skip the leader takeovers. */
 export const TAKEOVER = process.env.BENCH_TAKEOVER !== "0";
+/** The command plugin's modes: default (shared SSH connections) and upstream (K8SCP_COMMAND_UPSTREAM=1 given to the CLI). */
+export type Mode = "default" | "upstream";
+const MODE_NAMES: readonly Mode[] = ["default", "upstream"];
+/**
+ * BENCH_MODES: the plugin modes measured side by side (cold 3-master `up`, no-op, flag rollout); the default mode also
+ * runs everything else (sizes, baseline, BENCH_PARALLEL, BENCH_KEYS, takeover), the others only those.
+ */
+export const MODES: Mode[] = (process.env.BENCH_MODES ?? "default,upstream")
+    .split(",")
+    .filter(Boolean)
+    .map((m) => {
+        if (!MODE_NAMES.includes(m as Mode)) throw new Error(`BENCH_MODES: unknown mode ${m} (known: ${MODE_NAMES.join(", ")})`);
+        return m as Mode;
+    })
+    .filter((m, i, all) => all.indexOf(m) === i);
 /** The Pulumi program to measure (default: this repo); for experiments with a modified copy of the library. */
 export const PROGRAM_DIR = path.resolve(process.env.BENCH_PROGRAM_DIR ?? repo);
 /** Where results.json, results.md and deploy-time.png go (default: bench/). */

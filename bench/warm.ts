@@ -6,8 +6,8 @@ import { serviceNames } from "../components/render/flags";
 import { Cluster, SERVICES, describeProbe, startReadyzProbe, writeAdminCerts } from "../test/lib/cluster";
 import { Lab, sleep, until } from "../test/lib/lab";
 import { PulumiCli } from "../test/lib/pulumi";
-import { results } from "./figures";
-import { SETTLE_SECONDS, TAKEOVER, log, secs, step, work } from "./settings";
+import { results, warmOf } from "./figures";
+import { Mode, SETTLE_SECONDS, TAKEOVER, log, secs, step, work } from "./settings";
 
 // ---------------------------------------------------------------------------------------------------------------
 // Warm measurements on the deployed 3-master stack.
@@ -67,8 +67,11 @@ async function takeover(lab: Lab, cluster: Cluster, lease: string, service: stri
     await sleep(3000);
 }
 
-export async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number) {
-    const certDir = path.join(work, `probe-${r}`);
+/** The warm figures of `mode` (the plugin's mode `p` runs in); the leader takeovers only in the default mode. */
+export async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number, mode: Mode = "default") {
+    const f = warmOf(mode);
+    const tag = mode === "default" ? "" : `${mode} mode: `;
+    const certDir = path.join(work, `probe-${r}${mode === "default" ? "" : `-${mode}`}`);
     writeAdminCerts(fs.readFileSync(cluster.adminKubeconfig, "utf8"), certDir);
 
     // No-op preview and up, on a settled cluster: both leaders elected, then a pause for the first minute's work of a
@@ -81,10 +84,10 @@ export async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number)
     const before = await allActiveSince(cluster);
     let t = Date.now();
     await step("no-op pulumi preview", () => p.ok(["preview", "--expect-no-changes"], 300_000));
-    results.noop.preview.push(secs(Date.now() - t));
+    f.noop.preview.push(secs(Date.now() - t));
     t = Date.now();
     await step("no-op pulumi up", () => p.ok(["up", "--yes", "--skip-preview", "--expect-no-changes"], 300_000));
-    results.noop.up.push(secs(Date.now() - t));
+    f.noop.up.push(secs(Date.now() - t));
     // The same preview without the host checks (k8scp:preflight false; the drift probe runs either way): what they cost.
     const cfg0 = fs.readFileSync(p.configFile, "utf8");
     const c0 = YAML.parse(cfg0) as { config: Record<string, unknown> };
@@ -94,11 +97,11 @@ export async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number)
     await step("no-op pulumi preview, k8scp:preflight false", () => p.ok(["preview"], 300_000)).finally(() =>
         fs.writeFileSync(p.configFile, cfg0),
     );
-    results.noop.previewNoPreflight.push(secs(Date.now() - t));
+    f.noop.previewNoPreflight.push(secs(Date.now() - t));
     const afterNoop = await allActiveSince(cluster);
-    results.noop.restarts.push(restartsBetween(before, afterNoop));
+    f.noop.restarts.push(restartsBetween(before, afterNoop));
     log(
-        `no-op preview ${results.noop.preview.at(-1)!.toFixed(1)} s, up ${results.noop.up.at(-1)!.toFixed(1)} s, restarts ${results.noop.restarts.at(-1)}`,
+        `${tag}no-op preview ${f.noop.preview.at(-1)!.toFixed(1)} s, up ${f.noop.up.at(-1)!.toFixed(1)} s, restarts ${f.noop.restarts.at(-1)}`,
     );
 
     // One scheduler flag: the rolling restart, probed via the VIP.
@@ -111,19 +114,19 @@ export async function warm3(lab: Lab, p: PulumiCli, cluster: Cluster, r: number)
     try {
         await step("pulumi up, one scheduler flag", () => p.ok(["up", "--yes", "--skip-preview"], 600_000));
     } finally {
-        results.flag.seconds.push(secs(Date.now() - t));
+        f.flag.seconds.push(secs(Date.now() - t));
         await sleep(1000);
     }
     const pr = await probe.stop();
     const afterFlag = await allActiveSince(cluster);
-    results.flag.failedProbes.push(pr.failed);
-    results.flag.probes.push(pr.total);
-    results.flag.restartedSchedulers.push(restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
-    results.flag.others.push(restartsBetween(afterNoop, afterFlag) - restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
-    log(`flag rollout ${results.flag.seconds.at(-1)!.toFixed(1)} s; probes ${describeProbe(pr)}`);
+    f.flag.failedProbes.push(pr.failed);
+    f.flag.probes.push(pr.total);
+    f.flag.restartedSchedulers.push(restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
+    f.flag.others.push(restartsBetween(afterNoop, afterFlag) - restartsBetween(afterNoop, afterFlag, serviceNames.scheduler));
+    log(`${tag}flag rollout ${f.flag.seconds.at(-1)!.toFixed(1)} s; probes ${describeProbe(pr)}`);
 
     // Leader takeover.
-    if (TAKEOVER)
+    if (TAKEOVER && mode === "default")
         for (const how of ["graceful", "kill -9"] as const) {
             await step(`takeover, scheduler, ${how}`, () => takeover(lab, cluster, "kube-scheduler", serviceNames.scheduler, how));
             await step(`takeover, controller-manager, ${how}`, () =>
