@@ -7,7 +7,17 @@ import * as path from "node:path";
 import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { labConfig } from "./fixtures";
-import { checkConfig, closestKey, ConfigError, hostKeyFromKnownHosts, rawConfigFromPulumi, validateConfig } from "../../components/config";
+import {
+    checkConfig,
+    closestKey,
+    ConfigError,
+    hostKeyFromKnownHosts,
+    hostKeysFromKnownHosts,
+    isRsaHostKey,
+    rawConfigFromPulumi,
+    strongestHostKey,
+    validateConfig,
+} from "../../components/config";
 import { renderArgs } from "../../components/render/flags";
 import {
     binDirProblems,
@@ -496,6 +506,33 @@ test("host keys are read from known_hosts, ed25519 first, plain or hashed", () =
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.13"), undefined);
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.14"), "ssh-ed25519 AAAAhashed");
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.15"), undefined);
+});
+
+test("known_hosts with several keys for a host: the strongest is pinned (ed25519, then ECDSA, then RSA)", () => {
+    const kh = [
+        "10.213.0.11 ssh-rsa AAAArsa",
+        "10.213.0.11 ecdsa-sha2-nistp256 AAAAp256",
+        "10.213.0.11 ssh-ed25519 AAAAed",
+        "10.213.0.12 ssh-rsa AAAArsa2",
+        "10.213.0.12 ecdsa-sha2-nistp256 AAAAp256",
+        "10.213.0.12 ecdsa-sha2-nistp384 AAAAp384",
+        "10.213.0.13 ssh-dss AAAAdss",
+        "10.213.0.13 ssh-rsa AAAArsa3",
+        "10.213.0.14 ssh-rsa AAAAfirst",
+        "10.213.0.14 ssh-rsa AAAAsecond",
+    ].join("\n");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.11"), "ssh-ed25519 AAAAed");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.12"), "ecdsa-sha2-nistp384 AAAAp384");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.13"), "ssh-rsa AAAArsa3");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.14"), "ssh-rsa AAAAfirst");
+    assert.deepEqual(hostKeysFromKnownHosts(kh, "10.213.0.12"), [
+        "ssh-rsa AAAArsa2",
+        "ecdsa-sha2-nistp256 AAAAp256",
+        "ecdsa-sha2-nistp384 AAAAp384",
+    ]);
+    assert.equal(strongestHostKey([]), undefined);
+    assert.equal(strongestHostKey(["ssh-rsa A", "ecdsa-sha2-nistp521 B", "ecdsa-sha2-nistp256 C"]), "ecdsa-sha2-nistp521 B");
+    assert.ok(isRsaHostKey("ssh-rsa AAAA x@y") && !isRsaHostKey("ssh-ed25519 AAAA"));
 });
 
 // ---- preflight: files, binaries and hosts, before anything runs on a host --------------------------------
