@@ -26,6 +26,7 @@ import {
     privateKeyProblem,
     probeSsh,
     readPrivateKey,
+    sshGreeting,
     sshHosts,
 } from "../../components/host/preflight";
 
@@ -660,18 +661,20 @@ test("hosts with an invalid field are left out of the host checks; an external l
     );
 });
 
-test("SSH port probe on loopback: an SSH greeting, another server, a closed port", async () => {
+test("SSH port probe on loopback: an SSH greeting (read), another server, a closed port", async () => {
     const serve = (greeting: string) =>
         new Promise<net.Server>((resolve) => {
             const s = net.createServer((sock) => sock.end(greeting));
             s.listen(0, "127.0.0.1", () => resolve(s));
         });
-    const ssh = await serve("SSH-2.0-OpenSSH_9.2\r\n");
+    const ssh = await serve("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
     const http = await serve("HTTP/1.1 400 Bad Request\r\n\r\n");
     const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
     try {
         assert.equal(await probeSsh("127.0.0.1", portOf(ssh), 2000), undefined);
         assert.equal(await probeSsh("127.0.0.1", portOf(http), 2000), "it answers, but not as an SSH server");
+        assert.equal(await sshGreeting("127.0.0.1", portOf(ssh), 2000), "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3");
+        assert.equal(await sshGreeting("127.0.0.1", portOf(http), 2000), undefined);
         const closed = portOf(http);
         await new Promise((r) => http.close(r));
         assert.equal(await probeSsh("127.0.0.1", closed, 2000), "connection refused");
