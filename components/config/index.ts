@@ -2,7 +2,7 @@
 // (rules.ts), the one check that runs them all (check.ts), known_hosts files (knownHosts.ts) and the stack config as
 // Pulumi passes it (stack.ts). Pure, except that rawConfigFromPulumi asks the SDK which keys hold secrets.
 export { checkConfig, validateConfig, ConfigCheck } from "./check";
-export { hostKeyFromKnownHosts } from "./knownHosts";
+export { hostKeyFromKnownHosts, hostKeysFromKnownHosts, isRsaHostKey, knownHostsHost, strongestHostKey } from "./knownHosts";
 export { ConfigError, closestKey, configKey, describeValue, sortProblems } from "./messages";
 export {
     CONFIG_NAMESPACE,

@@ -4,12 +4,13 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderSnapshotProbe } from "../plan/snapshot";
-import { checkConfig, ClusterConfig, ConfigError, configKey } from "../config";
+import { checkConfig, ClusterConfig, ConfigError, configKey, isRsaHostKey } from "../config";
 import { fileSha256 } from "./fileCache";
 import { ObservedService } from "../plan/drift";
 import { renderEtcdProbe } from "../plan/etcd";
 import { serviceNames } from "../render/flags";
-import { observeDrift } from "./observe";
+import { rsaPinOutcome } from "./hostKeys";
+import { learnHostKeys, observeDrift } from "./observe";
 import { planFromProbe } from "../plan/probePlan";
 import {
     binDirProblems,
@@ -18,6 +19,7 @@ import {
     pinFromKnownHosts,
     readPrivateKey,
     snapshotCheck,
+    sshGreeting,
     sshHosts,
     unpinnedProblems,
 } from "./preflight";
@@ -88,7 +90,25 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
             ? { sha256: fileSha256(localApiserver), version: partial.kubernetesVersion }
             : undefined;
     const isProbed = (h: { key: string }) => probed.some((p) => p.key === h.key);
-    const [binaryProblems, drift, othersReach] = await Promise.all([
+    // A load balancer pinned by an RSA key (not probed) gets a session of its own to learn its other host keys
+    // (learnHostKeys), after the host checks say it is reachable and presents the pinned key.
+    const lb = hosts.find((h) => h.key === configKey(["loadBalancer"]));
+    const lbRsa = config && sshKey.text && !pinProblems.length && lb?.hostKey && isRsaHostKey(lb.hostKey) ? lb : undefined;
+    const lbLearn = async (): Promise<{ problems: string[]; proved?: string[] }> => {
+        if (!lbRsa || !config) return { problems: [] };
+        const found = partial.preflight !== false ? await hostProblems([lbRsa], partial.knownHostsFile) : [];
+        if (found.length) return { problems: found };
+        const r = (await learnHostKeys([{ ...lbRsa, user: config.loadBalancer.sshUser, hostKey: lbRsa.hostKey! }], sshKey.text!))[
+            lbRsa.key
+        ];
+        if (r.err === undefined) return { problems: [], proved: r.proved };
+        return {
+            problems: [
+                `${lbRsa.key}: an SSH session to ${lbRsa.name} (${lbRsa.address}:${lbRsa.port}) failed (${r.err}); the deployment logs in there as ${config.loadBalancer.sshUser} with the SSH key, so that must work (the session learns its other host keys, since its pin is RSA)`,
+            ],
+        };
+    };
+    const [binaryProblems, drift, othersReach, lbKeys] = await Promise.all([
         binDir !== undefined || !binDirGiven
             ? binDirProblems(binDir, { kubernetes: partial.kubernetesVersion, etcd: partial.etcdVersion }, binDirGiven)
             : [],
@@ -101,10 +121,11 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
             : undefined,
         partial.preflight !== false
             ? hostProblems(
-                  hosts.filter((h) => !isProbed(h)),
+                  hosts.filter((h) => !isProbed(h) && h !== lbRsa),
                   partial.knownHostsFile,
               )
             : [],
+        lbLearn(),
     ]);
     // A master the probe could not read: what the host checks find, else the probe's own error (e.g. sudo asked for a password).
     const mastersReach = await Promise.all(
@@ -118,7 +139,30 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
                 return found.length ? found : drift!.problems.filter((x) => x.startsWith(`${p.key}:`));
             }),
     );
-    problems.push(...binaryProblems, ...pinProblems, ...mastersReach.flat(), ...othersReach);
+    problems.push(...binaryProblems, ...pinProblems, ...mastersReach.flat(), ...othersReach, ...lbKeys.problems);
+
+    // An RSA pin gives way to a stronger key the host proved in its session (the probe's, or the load balancer's);
+    // an RSA-only host is a problem (rsaPinOutcome). The greeting, for its OpenSSH version, only for an RSA-only host.
+    const proved: Record<string, string[]> = {};
+    if (lbRsa && lbKeys.proved) proved[lbRsa.key] = lbKeys.proved;
+    for (const p of probed) if (drift?.proved[p.name]) proved[p.key] = drift.proved[p.name];
+    const outcomes = await Promise.all(
+        hosts
+            .filter((h) => h.key in proved)
+            .map(async (h) => {
+                const keys = proved[h.key];
+                const greeting = keys.every(isRsaHostKey) ? await sshGreeting(h.address, h.port) : undefined;
+                return { h, ...rsaPinOutcome({ ...h, hostKey: h.hostKey! }, keys, greeting) };
+            }),
+    );
+    for (const o of outcomes) {
+        if (o.problem) problems.push(o.problem);
+        if (o.warn) messages.warn.push(o.warn);
+        if (o.info) messages.info.push(o.info);
+        o.h.hostKey = o.hostKey;
+        for (const c of config ? [...config.masters, config.loadBalancer] : [])
+            if (c.address === o.h.address && c.sshPort === o.h.port) c.hostKey = o.hostKey;
+    }
 
     let etcdRestore: { path: string; sha256: string } | undefined;
     if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
@@ -130,7 +174,8 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
         }
     }
 
-    if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError(problems);
+    // Each host check run may name the missing ssh-keyscan once.
+    if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError([...new Set(problems)]);
     const base = { config, sshPrivateKey: sshKey.text, binDir: expandHome(binDir), etcdRestore, messages };
     if (!drift) return { ...base, etcdJoining: [], snapshots: {} };
     const plan = planFromProbe(config, drift.raw, drift.observed, etcdRestore?.sha256);

@@ -1,9 +1,11 @@
 // Reads what is on the masters before any resource is registered: one read-only SSH session per master runs the
-// drift probe (plan/drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys.
+// drift probe (plan/drift.ts) with sudo. Uses the OpenSSH client with the deployment's key and the pinned host keys;
+// a session to a host pinned by an RSA key also learns the other host keys the server proves (sshSession).
 import { execFile, spawn } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
+import { hostKeysFromKnownHosts, isRsaHostKey, knownHostsHost } from "../config";
 import { ObservedService, parseDriftProbe, renderDriftProbe } from "../plan/drift";
 
 export interface ObservedHost {
@@ -28,68 +30,119 @@ export async function observeDrift(
     units: string[],
     extra: (h: ObservedHost) => string[] = () => [],
     timeoutMs = 20_000,
-): Promise<{ observed: Record<string, Record<string, ObservedService>>; raw: Record<string, string>; problems: string[] }> {
+): Promise<{
+    observed: Record<string, Record<string, ObservedService>>;
+    raw: Record<string, string>;
+    problems: string[];
+    /** For a host pinned by an RSA key: the host keys its session proved (the pin included), by host name. */
+    proved: Record<string, string[]>;
+}> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-observe-"));
     const agent = await startAgent(dir, privateKey, timeoutMs);
     try {
-        const knownHosts = path.join(dir, "known_hosts");
-        fs.writeFileSync(knownHosts, hosts.map((h) => `${h.port === 22 ? h.address : `[${h.address}]:${h.port}`} ${h.hostKey}\n`).join(""));
         const probe = renderDriftProbe(units);
         const results = await Promise.all(
-            hosts.map(
-                (h) =>
-                    new Promise<{ h: ObservedHost; out?: string; err?: string }>((resolve) => {
-                        const opts = [
-                            ["IdentitiesOnly", "yes"],
-                            ["IdentityAgent", agent.socket],
-                            ["BatchMode", "yes"],
-                            ["StrictHostKeyChecking", "yes"],
-                            ["UserKnownHostsFile", knownHosts],
-                            ["GlobalKnownHostsFile", "/dev/null"],
-                            ["ConnectTimeout", "5"],
-                            ["LogLevel", "ERROR"],
-                        ].flatMap(([k, v]) => ["-o", `${k}=${v}`]);
-                        const args = [
-                            "-F",
-                            "/dev/null",
-                            "-i",
-                            agent.publicKeyFile,
-                            ...opts,
-                            "-p",
-                            String(h.port),
-                            `${h.user}@${h.address}`,
-                            "sudo -n bash -s",
-                        ];
-                        const child = execFile("ssh", args, { encoding: "utf8", timeout: timeoutMs }, (e, stdout, stderr) =>
-                            resolve(e ? { h, err: (stderr || e.message).trim().split("\n").slice(-1)[0] } : { h, out: stdout }),
-                        );
-                        child.stdin?.end(probeScript([probe, ...extra(h)]));
-                    }),
+            hosts.map((h, i) =>
+                sshSession(h, agent, path.join(dir, `known_hosts.${i}`), "sudo -n bash -s", probeScript([probe, ...extra(h)]), timeoutMs),
             ),
         );
         const observed: Record<string, Record<string, ObservedService>> = {};
         const problems: string[] = [];
         const raw: Record<string, string> = {};
-        for (const r of results) {
-            const where = `${r.h.name} (${r.h.address}:${r.h.port})`;
+        const proved: Record<string, string[]> = {};
+        results.forEach((r, i) => {
+            const h = hosts[i];
+            const where = `${h.name} (${h.address}:${h.port})`;
             if (r.err !== undefined) {
                 problems.push(
-                    `${r.h.key}: reading ${where} failed (${r.err}); the SSH user needs passwordless sudo. The library reads every master before it plans a change (etcd members, versions, drift), so it must be reachable; mark a master that is gone for good with gone: true`,
+                    `${h.key}: reading ${where} failed (${r.err}); the SSH user needs passwordless sudo. The library reads every master before it plans a change (etcd members, versions, drift), so it must be reachable; mark a master that is gone for good with gone: true`,
                 );
-                continue;
+                return;
             }
+            if (r.proved) proved[h.name] = r.proved;
             try {
-                observed[r.h.name] = parseDriftProbe(r.out!, units);
-                raw[r.h.name] = r.out!;
+                observed[h.name] = parseDriftProbe(r.out!, units);
+                raw[h.name] = r.out!;
             } catch (e) {
-                problems.push(`${r.h.key}: reading ${where} for drift failed: ${(e as Error).message}`);
+                problems.push(`${h.key}: reading ${where} for drift failed: ${(e as Error).message}`);
             }
-        }
-        return { observed, raw, problems };
+        });
+        return { observed, raw, problems, proved };
     } finally {
         agent.stop();
         fs.rmSync(dir, { recursive: true, force: true });
     }
+}
+
+/**
+ * For hosts pinned by an RSA key that the probe does not read (the load balancer): a session that runs `true`, only
+ * to learn the other host keys the server proves (see sshSession). The keys by host key (config key), or its error.
+ */
+export async function learnHostKeys(
+    hosts: Omit<ObservedHost, "name">[],
+    privateKey: string,
+    timeoutMs = 20_000,
+): Promise<Record<string, { proved?: string[]; err?: string }>> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-hostkeys-"));
+    const agent = await startAgent(dir, privateKey, timeoutMs);
+    try {
+        const results = await Promise.all(
+            hosts.map((h, i) => sshSession(h, agent, path.join(dir, `known_hosts.${i}`), "true", "", timeoutMs)),
+        );
+        return Object.fromEntries(results.map((r, i) => [hosts[i].key, r.err !== undefined ? { err: r.err } : { proved: r.proved ?? [] }]));
+    } finally {
+        agent.stop();
+        fs.rmSync(dir, { recursive: true, force: true });
+    }
+}
+
+/**
+ * One SSH session to `h` with the OpenSSH client: the deployment's key through `agent`, the host's pinned key alone in
+ * `knownHosts` (a file of its own) and checked strictly; `command` gets `input` on stdin. For an RSA pin the session
+ * also learns the host's other keys with OpenSSH's UpdateHostKeys: after authentication the server sends all its host
+ * keys (hostkeys-00@openssh.com), the client asks it to sign each new one with this session's ID
+ * (hostkeys-prove-00@openssh.com) and, when every signature verifies, writes them to `knownHosts`. So a key read back
+ * (`proved`) was proved by the host that this session authenticated by the pinned key; none comes from an
+ * unauthenticated scan. ssh_config(5): the update needs the pinned key in UserKnownHostsFile (not
+ * GlobalKnownHostsFile) and not a certificate; the client also skips it for a host listed under another name, a
+ * wildcard or a CA/revocation marker, hence a plain one-line file per host. HostKeyAlgorithms stays the default:
+ * the client prefers the algorithms of the keys it knows (here rsa-sha2-512, rsa-sha2-256), and accepts only keys
+ * whose algorithm HostKeyAlgorithms lists, so `rsa-sha2-512,rsa-sha2-256` alone would drop the ed25519 and ECDSA keys.
+ */
+function sshSession(
+    h: Omit<ObservedHost, "name">,
+    agent: { socket: string; publicKeyFile: string },
+    knownHosts: string,
+    command: string,
+    input: string,
+    timeoutMs: number,
+): Promise<{ out?: string; err?: string; proved?: string[] }> {
+    const learn = isRsaHostKey(h.hostKey);
+    fs.writeFileSync(knownHosts, `${knownHostsHost(h.address, h.port)} ${h.hostKey}\n`);
+    const opts = [
+        ["IdentitiesOnly", "yes"],
+        ["IdentityAgent", agent.socket],
+        ["BatchMode", "yes"],
+        ["StrictHostKeyChecking", "yes"],
+        ["UserKnownHostsFile", knownHosts],
+        ["GlobalKnownHostsFile", "/dev/null"],
+        ["UpdateHostKeys", learn ? "yes" : "no"],
+        ["CheckHostIP", "no"],
+        ["HashKnownHosts", "no"],
+        ["ConnectTimeout", "5"],
+        ["LogLevel", "ERROR"],
+    ].flatMap(([k, v]) => ["-o", `${k}=${v}`]);
+    const args = ["-F", "/dev/null", "-i", agent.publicKeyFile, ...opts, "-p", String(h.port), `${h.user}@${h.address}`, command];
+    return new Promise((resolve) => {
+        const child = execFile("ssh", args, { encoding: "utf8", timeout: timeoutMs }, (e, stdout, stderr) => {
+            if (e) return resolve({ err: (stderr || e.message).trim().split("\n").slice(-1)[0] });
+            const proved = learn ? hostKeysFromKnownHosts(fs.readFileSync(knownHosts, "utf8"), h.address, h.port) : undefined;
+            resolve({ out: stdout, proved });
+        });
+        // ssh may exit before it reads its input (a refused login; `true`): its exit says why, not the broken pipe.
+        child.stdin?.on("error", () => undefined);
+        child.stdin?.end(input);
+    });
 }
 
 /**

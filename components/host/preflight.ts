@@ -267,24 +267,35 @@ export function pinFromKnownHosts(hosts: SshHost[], knownHostsFile: string | und
 }
 
 /** Connects to an SSH port and reads the server's greeting; resolves with why that failed, or undefined. */
-export function probeSsh(address: string, port: number, timeoutMs = 5000): Promise<string | undefined> {
+export const probeSsh = (address: string, port: number, timeoutMs = 5000): Promise<string | undefined> =>
+    greet(address, port, timeoutMs).then((r) => r.reason);
+
+/** The SSH server's greeting line (e.g. `SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3`), or undefined when none was read. */
+export const sshGreeting = (address: string, port: number, timeoutMs = 5000): Promise<string | undefined> =>
+    greet(address, port, timeoutMs).then((r) => r.greeting);
+
+function greet(address: string, port: number, timeoutMs: number): Promise<{ reason?: string; greeting?: string }> {
     return new Promise((resolve) => {
         let connected = false;
         let settled = false;
         const sock = net.connect({ host: address, port });
-        const done = (reason: string | undefined) => {
+        const done = (r: { reason?: string; greeting?: string }) => {
             if (settled) return;
             settled = true;
             clearTimeout(timer);
             sock.destroy();
-            resolve(reason);
+            resolve(r);
         };
         const secs = `${timeoutMs / 1000} s`;
-        const timer = setTimeout(() => done(connected ? `no SSH greeting within ${secs}` : `no answer within ${secs}`), timeoutMs);
-        sock.once("connect", () => (connected = true));
-        sock.once("data", (d: Buffer) =>
-            done(d.toString("latin1").startsWith("SSH-") ? undefined : "it answers, but not as an SSH server"),
+        const timer = setTimeout(
+            () => done({ reason: connected ? `no SSH greeting within ${secs}` : `no answer within ${secs}` }),
+            timeoutMs,
         );
+        sock.once("connect", () => (connected = true));
+        sock.once("data", (d: Buffer) => {
+            const text = d.toString("latin1");
+            done(text.startsWith("SSH-") ? { greeting: text.split(/\r?\n/)[0] } : { reason: "it answers, but not as an SSH server" });
+        });
         sock.once("error", (e: NodeJS.ErrnoException) => {
             const reasons: Record<string, string> = {
                 ECONNREFUSED: "connection refused",
@@ -293,9 +304,9 @@ export function probeSsh(address: string, port: number, timeoutMs = 5000): Promi
                 ETIMEDOUT: "connection timed out",
                 ECONNRESET: "connection reset",
             };
-            done((e.code && reasons[e.code]) ?? errText(e));
+            done({ reason: (e.code && reasons[e.code]) ?? errText(e) });
         });
-        sock.once("close", () => done("the connection closed before the SSH greeting"));
+        sock.once("close", () => done({ reason: "the connection closed before the SSH greeting" }));
     });
 }
 

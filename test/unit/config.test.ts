@@ -7,7 +7,17 @@ import * as path from "node:path";
 import { createHash, createHmac, generateKeyPairSync } from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
 import { labConfig } from "./fixtures";
-import { checkConfig, closestKey, ConfigError, hostKeyFromKnownHosts, rawConfigFromPulumi, validateConfig } from "../../components/config";
+import {
+    checkConfig,
+    closestKey,
+    ConfigError,
+    hostKeyFromKnownHosts,
+    hostKeysFromKnownHosts,
+    isRsaHostKey,
+    rawConfigFromPulumi,
+    strongestHostKey,
+    validateConfig,
+} from "../../components/config";
 import { renderArgs } from "../../components/render/flags";
 import {
     binDirProblems,
@@ -16,6 +26,7 @@ import {
     privateKeyProblem,
     probeSsh,
     readPrivateKey,
+    sshGreeting,
     sshHosts,
 } from "../../components/host/preflight";
 
@@ -498,6 +509,33 @@ test("host keys are read from known_hosts, ed25519 first, plain or hashed", () =
     assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.15"), undefined);
 });
 
+test("known_hosts with several keys for a host: the strongest is pinned (ed25519, then ECDSA, then RSA)", () => {
+    const kh = [
+        "10.213.0.11 ssh-rsa AAAArsa",
+        "10.213.0.11 ecdsa-sha2-nistp256 AAAAp256",
+        "10.213.0.11 ssh-ed25519 AAAAed",
+        "10.213.0.12 ssh-rsa AAAArsa2",
+        "10.213.0.12 ecdsa-sha2-nistp256 AAAAp256",
+        "10.213.0.12 ecdsa-sha2-nistp384 AAAAp384",
+        "10.213.0.13 ssh-dss AAAAdss",
+        "10.213.0.13 ssh-rsa AAAArsa3",
+        "10.213.0.14 ssh-rsa AAAAfirst",
+        "10.213.0.14 ssh-rsa AAAAsecond",
+    ].join("\n");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.11"), "ssh-ed25519 AAAAed");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.12"), "ecdsa-sha2-nistp384 AAAAp384");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.13"), "ssh-rsa AAAArsa3");
+    assert.equal(hostKeyFromKnownHosts(kh, "10.213.0.14"), "ssh-rsa AAAAfirst");
+    assert.deepEqual(hostKeysFromKnownHosts(kh, "10.213.0.12"), [
+        "ssh-rsa AAAArsa2",
+        "ecdsa-sha2-nistp256 AAAAp256",
+        "ecdsa-sha2-nistp384 AAAAp384",
+    ]);
+    assert.equal(strongestHostKey([]), undefined);
+    assert.equal(strongestHostKey(["ssh-rsa A", "ecdsa-sha2-nistp521 B", "ecdsa-sha2-nistp256 C"]), "ecdsa-sha2-nistp521 B");
+    assert.ok(isRsaHostKey("ssh-rsa AAAA x@y") && !isRsaHostKey("ssh-ed25519 AAAA"));
+});
+
 // ---- preflight: files, binaries and hosts, before anything runs on a host --------------------------------
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-unit-"));
@@ -623,18 +661,20 @@ test("hosts with an invalid field are left out of the host checks; an external l
     );
 });
 
-test("SSH port probe on loopback: an SSH greeting, another server, a closed port", async () => {
+test("SSH port probe on loopback: an SSH greeting (read), another server, a closed port", async () => {
     const serve = (greeting: string) =>
         new Promise<net.Server>((resolve) => {
             const s = net.createServer((sock) => sock.end(greeting));
             s.listen(0, "127.0.0.1", () => resolve(s));
         });
-    const ssh = await serve("SSH-2.0-OpenSSH_9.2\r\n");
+    const ssh = await serve("SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3\r\n");
     const http = await serve("HTTP/1.1 400 Bad Request\r\n\r\n");
     const portOf = (s: net.Server) => (s.address() as net.AddressInfo).port;
     try {
         assert.equal(await probeSsh("127.0.0.1", portOf(ssh), 2000), undefined);
         assert.equal(await probeSsh("127.0.0.1", portOf(http), 2000), "it answers, but not as an SSH server");
+        assert.equal(await sshGreeting("127.0.0.1", portOf(ssh), 2000), "SSH-2.0-OpenSSH_9.2p1 Debian-2+deb12u3");
+        assert.equal(await sshGreeting("127.0.0.1", portOf(http), 2000), undefined);
         const closed = portOf(http);
         await new Promise((r) => http.close(r));
         assert.equal(await probeSsh("127.0.0.1", closed, 2000), "connection refused");
