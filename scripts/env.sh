@@ -135,7 +135,7 @@ k8scp_toolchain_ensure() {
   k8scp_pulumi_logs
 }
 
-# k8scp_pulumi_logs: the CLI (3.259) writes an encrypted debug log of every command to $PULUMI_HOME/logs (about 6 MB
+# k8scp_pulumi_logs: the CLI (3.259 to 3.276) writes an encrypted debug log of every command to $PULUMI_HOME/logs (about 6 MB
 # for a 3-master preview, up to 500 MB kept) and formats every debug record for it: about 1.2 s of a no-op preview
 # on 2 cores. Where logs is not a directory it goes on without one ("automatic logging unavailable"), so the
 # toolchain's PULUMI_HOME has logs -> /dev/null. `pulumi -v=9 --logtostderr` still logs; K8SCP_PULUMI_LOGS=1 keeps
