@@ -37,9 +37,7 @@ export async function observeDrift(
     /** For a host pinned by an RSA key: the host keys its session proved (the pin included), by host name. */
     proved: Record<string, string[]>;
 }> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-observe-"));
-    const agent = await startAgent(dir, privateKey, timeoutMs);
-    try {
+    return withAgent("k8scp-observe-", privateKey, timeoutMs, async (dir, agent) => {
         const probe = renderDriftProbe(units);
         const results = await Promise.all(
             hosts.map((h, i) =>
@@ -68,10 +66,7 @@ export async function observeDrift(
             }
         });
         return { observed, raw, problems, proved };
-    } finally {
-        agent.stop();
-        fs.rmSync(dir, { recursive: true, force: true });
-    }
+    });
 }
 
 /**
@@ -83,15 +78,30 @@ export async function learnHostKeys(
     privateKey: string,
     timeoutMs = 20_000,
 ): Promise<Record<string, { proved?: string[]; err?: string }>> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-hostkeys-"));
-    const agent = await startAgent(dir, privateKey, timeoutMs);
-    try {
+    return withAgent("k8scp-hostkeys-", privateKey, timeoutMs, async (dir, agent) => {
         const results = await Promise.all(
             hosts.map((h, i) => sshSession(h, agent, path.join(dir, `known_hosts.${i}`), "true", "", timeoutMs)),
         );
         return Object.fromEntries(results.map((r, i) => [hosts[i].key, r.err !== undefined ? { err: r.err } : { proved: r.proved ?? [] }]));
+    });
+}
+
+/** `f` with a private temp directory (`prefix`) and the probe's agent holding the key; both gone when it ends. */
+async function withAgent<T>(
+    prefix: string,
+    privateKey: string,
+    timeoutMs: number,
+    f: (dir: string, agent: Awaited<ReturnType<typeof startAgent>>) => Promise<T>,
+): Promise<T> {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+    try {
+        const agent = await startAgent(dir, privateKey, timeoutMs);
+        try {
+            return await f(dir, agent);
+        } finally {
+            agent.stop();
+        }
     } finally {
-        agent.stop();
         fs.rmSync(dir, { recursive: true, force: true });
     }
 }
