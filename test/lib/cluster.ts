@@ -238,6 +238,11 @@ export class Cluster {
         );
     }
 
+    /** activeSince of every control-plane service, by unit name. */
+    async allActiveSince(): Promise<Record<string, string[]>> {
+        return Object.fromEntries(await Promise.all(SERVICES.map(async (s) => [s, await this.activeSince(s)])));
+    }
+
     /** When a service last became active on every master, in seconds since the epoch (the hosts share this machine's clock). */
     async startedAt(service: string): Promise<number[]> {
         return Promise.all(
