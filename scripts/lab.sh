@@ -9,6 +9,8 @@
 #   npm run lab -- ssh I CMD...  run CMD (a remote shell command, as with ssh) on master I (1-based) or lb, as kube
 #   npm run lab -- exec CMD...   run CMD in the controller network namespace (pulumi, kubectl, ssh, curl)
 #   npm run lab -- kill NODE     stop one node for good and wipe its disk (a host that is gone, for DR tests)
+#   npm run lab -- s3 up|down|status   an S3 server (versitygw) on lb at 10.213.0.10:7070 with buckets
+#                                k8scp-snapshots and k8scp-state (scripts/lab/s3.sh; s3.json describes it)
 #
 # Network (10.213.0.0/24 only; the host's own network namespace is not touched):
 #   namespace k8scp-ctl   bridge k8scp-br0 10.213.0.1/24 and lo; the Pulumi CLI, ssh and kubectl run here
@@ -52,6 +54,8 @@ source "$SCRIPT_DIR/lab/files.sh"
 source "$SCRIPT_DIR/lab/net.sh"
 # shellcheck source=scripts/lab/commands.sh
 source "$SCRIPT_DIR/lab/commands.sh"
+# shellcheck source=scripts/lab/s3.sh
+source "$SCRIPT_DIR/lab/s3.sh"
 
 LAB=k8scp-lab
 CTL_NS=k8scp-ctl
@@ -153,6 +157,7 @@ main() {
     ssh) cmd_ssh "$@" ;;
     exec) cmd_exec "$@" ;;
     kill) cmd_kill "$@" ;;
+    s3) cmd_s3 "$@" ;;
     leftovers) leftovers ;;
     -h | --help | help) usage ;;
     *)

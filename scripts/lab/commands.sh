@@ -79,7 +79,7 @@ cmd_down() {
   unmount_under "$RUN_DIR"
   rm -rf --one-file-system "$RUN_DIR"
   rmdir "$DATA_DIR" 2>/dev/null || true
-  rm -f "$LAB_JSON"
+  rm -f "$LAB_JSON" "$LAB_DIR/s3.json"
   local left m
   left=$(leftovers)
   if [ -n "$left" ]; then
