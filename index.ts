@@ -10,6 +10,8 @@ export = async () => {
         masters: cp.mastersRunning,
         /** The newest etcd snapshot on each master when this run started; `sudo k8scp-etcd-snapshot list` on a master lists all. */
         etcdSnapshots: cp.etcdSnapshots,
+        /** The last upload of each master to the snapshot bucket (etcdSnapshots.upload); `k8scp-backup list` lists all. */
+        etcdSnapshotsUploaded: cp.etcdSnapshotsUploaded,
         kubernetesCaCertPem: cp.kubernetesCaCertPem,
         kubernetesCaKeyPem: cp.kubernetesCaKeyPem,
         etcdCaCertPem: cp.etcdCaCertPem,

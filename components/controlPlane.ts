@@ -65,6 +65,7 @@ interface Built {
     kubernetesVersion: pulumi.Input<string>;
     mastersOut: pulumi.Input<{ name: string; address: string }[]>;
     snapshots: pulumi.Input<Record<string, string>>;
+    uploaded: pulumi.Input<Record<string, string>>;
 }
 
 /** Outputs derived from a config that is not known yet: unknown too, in the preview (no callback runs on them). */
@@ -86,6 +87,7 @@ function unknownOutputs(pending: pulumi.Output<unknown>): Built {
         kubernetesVersion: unknown(),
         mastersOut: unknown(),
         snapshots: unknown(),
+        uploaded: unknown(),
     };
 }
 
@@ -135,6 +137,8 @@ export class ControlPlane extends pulumi.ComponentResource {
     public readonly mastersRunning: pulumi.Output<{ name: string; address: string }[]>;
     /** The newest etcd snapshot on each master when this run started (time, bytes, path). */
     public readonly etcdSnapshots: pulumi.Output<Record<string, string>>;
+    /** Each master's last upload to the snapshot bucket when this run started (time, object key); empty without uploads. */
+    public readonly etcdSnapshotsUploaded: pulumi.Output<Record<string, string>>;
     /** Every master's node, gone ones included (none while the addresses are unknown). */
     public readonly masters: MasterNode[] = [];
 
@@ -196,6 +200,7 @@ export class ControlPlane extends pulumi.ComponentResource {
         this.kubernetesVersion = pulumi.output(built.kubernetesVersion);
         this.mastersRunning = pulumi.output(built.mastersOut);
         this.etcdSnapshots = pulumi.output(built.snapshots);
+        this.etcdSnapshotsUploaded = pulumi.output(built.uploaded);
         this.registerOutputs({
             endpoint: this.endpoint,
             kubernetesCaCertPem: this.kubernetesCaCertPem,
@@ -319,7 +324,11 @@ export class ControlPlane extends pulumi.ComponentResource {
                     observed: a.observed?.[m.name],
                     etcdStart: joining.has(m.name) ? "join" : "new",
                     joinAfter: joining.has(m.name) ? membership : undefined,
-                    snapshots: c.etcdSnapshots,
+                    snapshots: { ...c.etcdSnapshots, upload: a.upload?.target },
+                    snapshotUpload: a.upload && {
+                        tool: a.upload.tool,
+                        credentials: pulumi.secret(a.upload.credentials),
+                    },
                     gone: m.gone,
                 },
                 child,
@@ -415,6 +424,7 @@ export class ControlPlane extends pulumi.ComponentResource {
             kubernetesVersion: `v${c.kubernetesVersion.replace(/^v/, "")}`,
             mastersOut: active.map((m) => ({ name: m.name, address: m.address })),
             snapshots: a.snapshots,
+            uploaded: a.upload ? a.uploaded : {},
         };
     }
 }

@@ -2,12 +2,20 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientCert, SigningCA } from "./clientCert";
-import { Connection, ControlPlaneService } from "./controlPlaneService";
+import { Connection, ControlPlaneService, hashedFileAsset } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
 import { ObservedService } from "./plan/drift";
 import { ExtraArgs, Member } from "./render/flags";
 import { KeyAlgorithm, apiserverSans, etcdMemberSans, identities } from "./render/pki";
-import { SnapshotSettings, defaultSnapshots, renderSnapshotInstallScript, snapshotTool, snapshotUnits } from "./render/backup";
+import {
+    SnapshotSettings,
+    defaultSnapshots,
+    renderSnapshotInstallScript,
+    renderUploadCredentialsScript,
+    snapshotTool,
+    snapshotUnits,
+    uploadFiles,
+} from "./render/backup";
 import { renderJoinScript } from "./render/etcd";
 import { renderHostCleanupScript, renderHostPrepScript, sudoCommand, sudoScript } from "./render/scripts";
 import { ServiceSpec, localApiserverUrl, masterLayout, masterServiceSpecs } from "./render/services";
@@ -70,6 +78,11 @@ export interface MasterNodeArgs {
     /** etcd snapshots on a timer. Default: hourly, 24 kept, in /var/lib/etcd-snapshots. */
     snapshots?: SnapshotSettings;
     /**
+     * With `snapshots.upload`: the k8scp-backup binary on the machine running Pulumi (with its sha256), and the
+     * bucket's credentials file (secret; see renderUploadCredentials). Required then; unused otherwise.
+     */
+    snapshotUpload?: { tool: { localPath: string; sha256: string }; credentials: pulumi.Input<string> };
+    /**
      * The host is gone for good: only the host resource is registered (retained, its changes ignored), so the
      * master's other resources are dropped from state without contacting it. Default: false.
      */
@@ -110,7 +123,7 @@ export class MasterNode extends pulumi.ComponentResource {
         const cleanup = renderHostCleanupScript(masterLayout(settings), {
             master: self.name,
             units: [snapshotUnits.timer, snapshotUnits.service],
-            files: [snapshotTool],
+            files: [snapshotTool, uploadFiles.tool, uploadFiles.settings, uploadFiles.credentials, uploadFiles.ca],
             keep: [snapshots.dir],
         });
         this.host = new command.remote.Command(
@@ -279,6 +292,37 @@ export class MasterNode extends pulumi.ComponentResource {
             ...(prevOf(spec.scheduler.service) ? [prev!.scheduler.ready] : []),
             ...orderedAfter(spec.scheduler.service, args.componentOrder?.scheduler),
         ]);
+        // Uploads: the tool is staged after this host's other copies (one at a time), the credentials written by a
+        // step of their own whose stdin is secret, so that the install step stays readable in the preview.
+        const upload = snapshots.upload ? args.snapshotUpload : undefined;
+        if (snapshots.upload && !upload)
+            throw new Error(`MasterNode ${name}: snapshots.upload needs snapshotUpload (the tool and the credentials)`);
+        const uploadSteps = upload
+            ? [
+                  new command.remote.CopyToRemote(
+                      `${name}-k8scp-backup`,
+                      {
+                          connection: args.connection,
+                          source: hashedFileAsset(upload.tool.localPath, upload.tool.sha256),
+                          remotePath: uploadFiles.staged,
+                          triggers: [upload.tool.sha256],
+                      },
+                      { ...kept, dependsOn: [prep, ...(lastCopy ? [lastCopy] : [])] },
+                  ),
+                  new command.remote.Command(
+                      `${name}-etcd-snapshot-credentials`,
+                      {
+                          connection: args.connection,
+                          create: sudoScript("create"),
+                          update: sudoScript("update"),
+                          stdin: pulumi.secret(pulumi.output(upload.credentials).apply(renderUploadCredentialsScript)),
+                          logging: "none",
+                          addPreviousOutputInEnv: false,
+                      },
+                      { ...kept, dependsOn: [prep], additionalSecretOutputs: ["stdout", "stderr"] },
+                  ),
+              ]
+            : [];
         this.snapshots = new command.remote.Command(
             `${name}-etcd-snapshots`,
             {
@@ -286,11 +330,11 @@ export class MasterNode extends pulumi.ComponentResource {
                 create: sudoScript("create"),
                 update: sudoScript("update"),
                 delete: sudoScript("delete"),
-                stdin: renderSnapshotInstallScript(self, snapshots),
+                stdin: renderSnapshotInstallScript(self, snapshots, upload?.tool.sha256),
                 logging: "stdoutAndStderr",
                 addPreviousOutputInEnv: false,
             },
-            { ...kept, dependsOn: [this.etcd.ready] },
+            { ...kept, dependsOn: [this.etcd.ready, ...uploadSteps] },
         );
         this.registerOutputs({});
     }

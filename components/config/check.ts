@@ -1,9 +1,9 @@
 // checkConfig: the one check of a raw config: the schema's field checks and every rule whose fields are valid,
 // all problems in one run, ordered by config key. Pure.
 import { ConfigError, Issue, issueProblems, sortProblems } from "./messages";
-import { secretProblems, securityOverrides, semanticProblems, unguardedOptIns } from "./rules";
+import { secretProblems, securityOverrides, semanticProblems, unguardedOptIns, uploadRules } from "./rules";
 import { ClusterConfig, PartialConfig, clusterConfigSchema, isMap, partialOf } from "./schema";
-import { configSecretKeys } from "./stack";
+import { configFromStack, configSecretKeys } from "./stack";
 
 export interface ConfigCheck {
     /** The validated config with defaults; set only when there is no problem. */
@@ -24,18 +24,20 @@ export function checkConfig(raw: unknown, secretKeys: readonly string[] = config
     const parsed = clusterConfigSchema.safeParse(raw, { reportInput: true });
     const partial = (partialOf(clusterConfigSchema, raw) ?? {}) as PartialConfig;
     const security = securityOverrides(partial);
+    const upload = uploadRules(partial, secretKeys, configFromStack(raw));
     const problems = [
         ...(parsed.success ? [] : (parsed.error.issues as Issue[]).flatMap(issueProblems)),
         ...semanticProblems(partial, isMap(raw) ? raw : {}),
         ...security.problems,
         ...unguardedOptIns(partial),
         ...secretProblems(secretKeys),
+        ...upload.problems,
     ];
     return {
         config: parsed.success && problems.length === 0 ? parsed.data : undefined,
         partial,
         problems: sortProblems(problems),
-        warnings: sortProblems(security.warnings),
+        warnings: sortProblems([...security.warnings, ...upload.warnings]),
     };
 }
 

@@ -258,9 +258,13 @@ export function issueProblems(i: Issue): string[] {
         return [`${k}: expected ${expected}, got ${describeValue(input)}${eg}`];
     }
     const input = i.input;
-    const subject = input === undefined || input === "" || (typeof input === "object" && input !== null) ? "" : `${show(input)} `;
+    const hidden = secretFields.has(String(path[path.length - 1]));
+    const subject = hidden || input === undefined || input === "" || (typeof input === "object" && input !== null) ? "" : `${show(input)} `;
     return [`${k}: ${subject}${i.message}`];
 }
+
+/** Fields that hold a secret: a problem with one never shows its value. */
+const secretFields = new Set(["sshPrivateKey", "secretAccessKey", "encryptionKey"]);
 
 /** The config key of a path given as arguments: `key("masters", 1, "address")`. */
 export const key = (...path: PropertyKey[]) => configKey(path);

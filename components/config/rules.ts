@@ -194,3 +194,38 @@ export function secretProblems(secretKeys: readonly string[]): string[] {
                 `value, and set ${key(c)} without --secret`,
         );
 }
+
+/** How etcdRestoreFrom names an object in the upload bucket: `bucket:<key>`. */
+export const bucketRestorePrefix = "bucket:";
+
+/**
+ * The upload target's rules: a restore from the bucket needs the bucket, and `bucket:newest` is never a restore (it
+ * would pick a newer snapshot on every run, rolling the cluster back each time) but asks which key to set. Warnings:
+ * the bucket's credentials and the encryption key set in plain text (`fromStack`: the config came from the stack).
+ */
+export function uploadRules(
+    c: PartialConfig,
+    secretKeys: readonly string[],
+    fromStack: boolean,
+): { problems: string[]; warnings: string[] } {
+    const problems: string[] = [];
+    const warnings: string[] = [];
+    const upload = c.etcdSnapshots?.upload;
+    const from = c.etcdRestoreFrom;
+    if (from?.startsWith(bucketRestorePrefix)) {
+        const object = from.slice(bucketRestorePrefix.length);
+        if (c.etcdSnapshots && !upload)
+            problems.push(
+                `${key("etcdRestoreFrom")}: '${from}' names an object in the snapshot bucket, but ${key("etcdSnapshots", "upload")} is not set; ` +
+                    `give the bucket's endpoint, bucket, credentials and encryptionKey there (the same as when the snapshot was uploaded)`,
+            );
+        else if (!object)
+            problems.push(`${key("etcdRestoreFrom")}: '${from}' names no object; give bucket:<key>, e.g. from 'k8scp-backup list'`);
+    }
+    if (upload && fromStack && !secretKeys.includes("etcdSnapshots"))
+        warnings.push(
+            `${key("etcdSnapshots", "upload")}: the S3 secret access key and the encryption key are in plain text in the stack's config; ` +
+                `set them with pulumi config set --secret --path 'k8scp:etcdSnapshots.upload.secretAccessKey' (and .encryptionKey)`,
+        );
+    return { problems, warnings };
+}

@@ -148,6 +148,59 @@ export function snapshotDirProblem(d: string): string | undefined {
 
 /** A systemd time span: 30min, 1h, 6h, 1d. */
 const timespan = z.string().regex(/^[1-9]\d*(s|min|h|d)$/, "is not a time span like 30min, 1h or 1d");
+
+/** The age identity that encrypts the snapshots (X25519, as `k8scp-backup keygen` or `age-keygen` prints it). */
+export const ageIdentityPattern = /^AGE-SECRET-KEY-1[02-9ACDEFGHJKLMNPQRSTUVWXYZ]{58}$/;
+const secretHint = (field: string) => `pulumi config set --secret --path 'k8scp:etcdSnapshots.upload.${field}'`;
+/**
+ * S3-compatible object storage every snapshot is uploaded to, encrypted on the master with the identity's public
+ * recipient (the master never holds the identity). The secret fields are set with `--secret --path`.
+ */
+const snapshotUpload = z
+    .object({
+        /** http(s)://host[:port] of the S3 API; buckets are addressed path-style (endpoint/bucket/key). */
+        endpoint: z.string().superRefine((s, ctx) => {
+            let u: URL | undefined;
+            try {
+                u = new URL(s);
+            } catch {
+                u = undefined;
+            }
+            if (!u || !["http:", "https:"].includes(u.protocol) || (u.pathname !== "/" && u.pathname !== "") || u.search || u.username)
+                ctx.addIssue({
+                    code: "custom",
+                    message: "is not an S3 endpoint like https://s3.example.com or http://10.0.0.5:7070 (scheme, host, port; no path)",
+                });
+        }),
+        /** An existing bucket (it is never created). */
+        bucket: z
+            .string()
+            .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, "is not an S3 bucket name (3-63 lower-case letters, digits, dots and hyphens)"),
+        /** Key prefix in the bucket; each master's snapshots go under <prefix>/<master>/. Default: the clusterName. */
+        prefix: z
+            .string()
+            .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, "is not a key prefix like prod or clusters/prod (no leading or trailing /)")
+            .optional(),
+        region: z
+            .string()
+            .regex(/^[a-z0-9-]+$/, "is not a region like us-east-1")
+            .default("us-east-1"),
+        /** Snapshots kept per master in the bucket, newest first. Default: etcdSnapshots.retention. */
+        retention: int(1, 100_000, " snapshots").optional(),
+        /** PEM file (on the machine running Pulumi) of the CA that signed an https endpoint's certificate, if private. */
+        caFile: z.string().min(1, "is empty; give the path of a PEM file, or remove the key").optional(),
+        accessKeyId: z.string().min(1, `is empty; set it with ${secretHint("accessKeyId")}`),
+        /** Secret. */
+        secretAccessKey: z.string().min(1, `is empty; set it with ${secretHint("secretAccessKey")}`),
+        /** Secret: the age identity; snapshots are encrypted to its recipient and only it decrypts them (restore). */
+        encryptionKey: z
+            .string()
+            .regex(
+                ageIdentityPattern,
+                `is not an age identity (AGE-SECRET-KEY-1...); make one with 'k8scp-backup keygen' and keep a copy offline: ${secretHint("encryptionKey")} "$(k8scp-backup keygen)"`,
+            ),
+    })
+    .strict();
 const etcdSnapshots = z
     .object({
         /** Take snapshots on a schedule (a systemd timer on every master). */
@@ -164,9 +217,16 @@ const etcdSnapshots = z
                 if (problem) ctx.addIssue({ code: "custom", message: problem });
             })
             .default(defaultSnapshots.dir),
+        /** Upload every snapshot, encrypted, to S3-compatible object storage (off when absent). */
+        upload: snapshotUpload.optional(),
     })
     .strict()
-    .default(defaultSnapshots);
+    .default({
+        enabled: defaultSnapshots.enabled,
+        interval: defaultSnapshots.interval,
+        retention: defaultSnapshots.retention,
+        dir: defaultSnapshots.dir,
+    });
 
 const loadBalancer = z
     .object({
@@ -234,10 +294,11 @@ export const clusterConfigSchema = z
         preflight: bool.default(true),
         etcdSnapshots,
         /**
-         * An etcd snapshot file on the machine running Pulumi: every member is restored from it (the old data is kept
-         * aside on each master) and the control plane restarts on it. Restores once per snapshot content.
+         * An etcd snapshot: a file on the machine running Pulumi, or `bucket:<key>`, an object in the upload bucket
+         * (etcdSnapshots.upload), downloaded and decrypted here. Every member is restored from it (the old data is
+         * kept aside on each master) and the control plane restarts on it. Restores once per snapshot content.
          */
-        etcdRestoreFrom: z.string().min(1, "is empty; give the path of a snapshot file, or remove the key").optional(),
+        etcdRestoreFrom: z.string().min(1, "is empty; give the path of a snapshot file or bucket:<key>, or remove the key").optional(),
         etcd: component,
         apiserver: component,
         controllerManager: component,

@@ -6,6 +6,9 @@ import { CONFIG_NAMESPACE, isMap } from "./schema";
 /** The top-level keys (without namespace) that hold a secret, by raw config from rawConfigFromPulumi. */
 const secretKeysOf = new WeakMap<object, readonly string[]>();
 
+/** Whether a raw config came from rawConfigFromPulumi (the stack's config), where secrets can be marked. */
+export const configFromStack = (raw: unknown): boolean => isMap(raw) && secretKeysOf.has(raw);
+
 /** The top-level keys of a raw config from rawConfigFromPulumi that hold a secret (none for any other object). */
 export const configSecretKeys = (raw: unknown): readonly string[] => (isMap(raw) && secretKeysOf.get(raw)) || [];
 

@@ -4,6 +4,9 @@
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderSnapshotProbe } from "../plan/snapshot";
+import { SnapshotUpload, renderUploadCredentials } from "../render/backup";
+import { bucketRestorePrefix } from "../config/rules";
+import { backupToolName, fetchRestoreObject, uploadRecipient } from "./bucket";
 import { checkConfig, ClusterConfig, ConfigError, configKey, isRsaHostKey } from "../config";
 import { fileSha256 } from "./fileCache";
 import { ObservedService } from "../plan/drift";
@@ -41,6 +44,10 @@ export interface Assessment {
     etcdRestore?: { path: string; sha256: string };
     /** The newest etcd snapshot on each master when this run started. */
     snapshots: Record<string, string>;
+    /** Each master's last upload to the bucket when this run started (`<time> <key>`, or "none yet"). */
+    uploaded: Record<string, string>;
+    /** With etcdSnapshots.upload: the target (with the key's recipient), the local tool and the credentials file. */
+    upload?: { target: SnapshotUpload; tool: { localPath: string; sha256: string }; credentials: string };
     /** Lines for the preview: what this run will do (`info`) and what weakens the cluster (`warn`). */
     messages: { info: string[]; warn: string[] };
 }
@@ -164,22 +171,78 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
             if (c.address === o.h.address && c.sshPort === o.h.port) c.hostKey = o.hostKey;
     }
 
+    // The snapshot bucket: the tool, the encryption key's recipient and the CA, checked on this machine.
+    const uploadConfig = config?.etcdSnapshots.upload;
+    const uploadPrefix = uploadConfig?.prefix ?? config?.clusterName ?? "";
+    const tool = binDir !== undefined ? path.join(expandHome(binDir), backupToolName) : undefined;
+    let upload: Assessment["upload"];
+    if (uploadConfig && tool) {
+        if (!fs.existsSync(tool))
+            problems.push(
+                `${configKey(["etcdSnapshots", "upload"])}: ${tool} is missing; build it with 'npm run toolchain' (or copy ${backupToolName} into binDir)`,
+            );
+        else {
+            const r = await uploadRecipient(tool, uploadConfig);
+            let caPem: string | undefined;
+            if (uploadConfig.caFile !== undefined) {
+                try {
+                    caPem = fs.readFileSync(expandHome(uploadConfig.caFile), "utf8");
+                    if (!caPem.includes("-----BEGIN CERTIFICATE-----")) throw new Error("no PEM certificate in it");
+                } catch (e) {
+                    problems.push(
+                        `${configKey(["etcdSnapshots", "upload", "caFile"])}: ${uploadConfig.caFile}: ${(e as Error).message}; give a PEM file of the CA`,
+                    );
+                }
+            }
+            if (r.problem) problems.push(r.problem);
+            else
+                upload = {
+                    target: {
+                        endpoint: uploadConfig.endpoint,
+                        bucket: uploadConfig.bucket,
+                        prefix: uploadPrefix,
+                        region: uploadConfig.region,
+                        retention: uploadConfig.retention ?? config!.etcdSnapshots.retention,
+                        recipient: r.recipient!,
+                        caPem,
+                    },
+                    tool: { localPath: tool, sha256: fileSha256(tool) },
+                    credentials: renderUploadCredentials(uploadConfig),
+                };
+        }
+    }
+
     let etcdRestore: { path: string; sha256: string } | undefined;
     if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
-        const r = await snapshotCheck(partial.etcdRestoreFrom, path.join(expandHome(binDir), "etcdutl"));
-        if (r.problem) problems.push(r.problem);
-        else {
-            etcdRestore = { path: r.path!, sha256: r.sha256! };
-            messages.info.push(`etcd restore from ${r.path} (sha256 ${r.sha256!.slice(0, 12)}, ${r.status}): runs once for this snapshot`);
+        let file: string | undefined = partial.etcdRestoreFrom;
+        let object: string | undefined;
+        if (file.startsWith(bucketRestorePrefix)) {
+            file = undefined;
+            if (uploadConfig && upload && tool) {
+                const got = await fetchRestoreObject(tool, uploadConfig, uploadPrefix, partial.etcdRestoreFrom);
+                if (got.problem) problems.push(got.problem);
+                else ({ file, object } = got);
+            }
+        }
+        if (file !== undefined) {
+            const r = await snapshotCheck(file, path.join(expandHome(binDir), "etcdutl"));
+            if (r.problem) problems.push(r.problem);
+            else {
+                etcdRestore = { path: r.path!, sha256: r.sha256! };
+                const source = object ? `bucket object ${object} (uploaded, bytes, key), decrypted to ${r.path}` : r.path;
+                messages.info.push(
+                    `etcd restore from ${source} (sha256 ${r.sha256!.slice(0, 12)}; hash, revision, keys, size, version: ${r.status}): runs once for this snapshot`,
+                );
+            }
         }
     }
 
     // Each host check run may name the missing ssh-keyscan once.
     if (!config || problems.length || !sshKey.text || !binDir) throw new ConfigError([...new Set(problems)]);
-    const base = { config, sshPrivateKey: sshKey.text, binDir: expandHome(binDir), etcdRestore, messages };
-    if (!drift) return { ...base, etcdJoining: [], snapshots: {} };
+    const base = { config, sshPrivateKey: sshKey.text, binDir: expandHome(binDir), etcdRestore, upload, messages };
+    if (!drift) return { ...base, etcdJoining: [], snapshots: {}, uploaded: {} };
     const plan = planFromProbe(config, drift.raw, drift.observed, etcdRestore?.sha256);
     if (plan.problems.length) throw new ConfigError(plan.problems);
     messages.info.push(...plan.infos);
-    return { ...base, observed: plan.observed, etcdJoining: plan.etcdJoining, snapshots: plan.snapshots };
+    return { ...base, observed: plan.observed, etcdJoining: plan.etcdJoining, snapshots: plan.snapshots, uploaded: plan.uploaded };
 }

@@ -2,7 +2,7 @@
 // removed, and whether that keeps quorum), the version change (the skew policy), a pending restore's take-over of
 // etcd's drift, and the newest snapshot on each master. The probe's text is parsed by the parse half of each
 // render/parse pair in this folder (etcd.ts, version.ts, drift.ts, snapshot.ts).
-import { parseSnapshotProbe } from "./snapshot";
+import { parseSnapshotProbe, parseUploadProbe } from "./snapshot";
 import { ClusterConfig, configKey } from "../config";
 import { ObservedService } from "./drift";
 import { ObservedEtcd, parseEtcdProbe, planMembership, planRestore } from "./etcd";
@@ -16,6 +16,8 @@ export interface ProbePlan {
     etcdJoining: string[];
     /** The newest etcd snapshot on each master ("none yet" when there is none). */
     snapshots: Record<string, string>;
+    /** Each master's last upload to the bucket (`<time> <key>`, "none yet" when there is none). */
+    uploaded: Record<string, string>;
     /** What this run will do that a reviewer should read in the preview, one line each. */
     infos: string[];
     /** Why this run must not go on, one line each (a ConfigError's problems). */
@@ -48,8 +50,9 @@ export function planFromProbe(
     );
     const restore = restoreSha256 !== undefined ? planRestore(etcd, active, restoreSha256, configKey(["etcdRestoreFrom"])) : [];
     const snapshots = Object.fromEntries(Object.entries(raw).map(([n, out]) => [n, parseSnapshotProbe(out) ?? "none yet"]));
+    const uploaded = Object.fromEntries(Object.entries(raw).map(([n, out]) => [n, parseUploadProbe(out) ?? "none yet"]));
     const problems = [...membership.problems, ...versions.problems, ...restore];
-    if (problems.length) return { observed, etcdJoining: [], snapshots, infos: [], problems };
+    if (problems.length) return { observed, etcdJoining: [], snapshots, uploaded, infos: [], problems };
 
     const infos: string[] = [];
     const upgrade = describeVersionChange(versions, config.kubernetesVersion);
@@ -71,5 +74,5 @@ export function planFromProbe(
             };
         }
     }
-    return { observed: repaired, etcdJoining: membership.joining, snapshots, infos, problems };
+    return { observed: repaired, etcdJoining: membership.joining, snapshots, uploaded, infos, problems };
 }

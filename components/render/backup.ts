@@ -2,7 +2,7 @@
 import { etcdHealthWaitLines, etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
 import { stateDir } from "./records";
-import { appliedLines, plainFileBlock, putFileFunction, shellQuote, withRevision } from "./scripts";
+import { appliedLines, plainFileBlock, putFileFunction, secretFileBlock, shellQuote, withRevision } from "./scripts";
 import { sandbox } from "./services";
 
 export interface SnapshotSettings {
@@ -13,6 +13,68 @@ export interface SnapshotSettings {
     retention: number;
     /** Directory on the master (0700, owned by etcd); never removed by Pulumi. */
     dir: string;
+    /** Upload every snapshot, encrypted, to S3-compatible object storage; none when absent. */
+    upload?: SnapshotUpload;
+}
+
+/** Where the snapshots go off the master: the non-secret part of `etcdSnapshots.upload` (credentials apart). */
+export interface SnapshotUpload {
+    /** http(s)://host[:port]; path-style addressing. */
+    endpoint: string;
+    bucket: string;
+    /** Key prefix; each master's snapshots are under <prefix>/<master>/. */
+    prefix: string;
+    region: string;
+    /** Snapshots kept per master in the bucket. */
+    retention: number;
+    /** The age recipient (public key) every snapshot is encrypted to; its identity stays off the masters. */
+    recipient: string;
+    /** PEM of the CA of an https endpoint with a private certificate. */
+    caPem?: string;
+}
+
+/** The upload's files on a master: the tool, its settings (0644), the bucket's credentials (0600, root) and CA. */
+export const uploadFiles = {
+    tool: "/usr/local/bin/k8scp-backup",
+    staged: `${paths.staging}/k8scp-backup`,
+    settings: "/etc/k8scp-snapshot-upload.conf",
+    credentials: "/etc/k8scp-snapshot-upload.credentials",
+    ca: "/etc/k8scp-snapshot-upload-ca.pem",
+};
+/** The systemd credential name the snapshot service reads the bucket's credentials under. */
+export const uploadCredentialName = "s3-credentials";
+/** A master's last successful upload: `<time> <object key>`, one line, in the snapshot directory. */
+const uploadedRecordName = ".k8scp-uploaded";
+export const uploadedRecord = (dir: string) => `${dir}/${uploadedRecordName}`;
+
+/** k8scp-backup's settings file (key=value); no secret in it. */
+export function renderUploadSettings(u: SnapshotUpload): string {
+    return [
+        "# k8scp: where etcd snapshots are uploaded (managed by Pulumi); credentials are in a systemd credential",
+        `endpoint=${u.endpoint}`,
+        `bucket=${u.bucket}`,
+        `prefix=${u.prefix}`,
+        `region=${u.region}`,
+        `recipient=${u.recipient}`,
+        ...(u.caPem ? [`ca_file=${uploadFiles.ca}`] : []),
+        "",
+    ].join("\n");
+}
+
+/** The bucket's credentials as k8scp-backup reads them (a secret: written 0600, root's, read through LoadCredential). */
+export const renderUploadCredentials = (c: { accessKeyId: string; secretAccessKey: string }) =>
+    `access_key_id=${c.accessKeyId}\nsecret_access_key=${c.secretAccessKey}\n`;
+
+/** The step that writes the bucket's credentials (its stdin is secret; nothing of it is printed). */
+export function renderUploadCredentialsScript(content: string): string {
+    return `#!/bin/bash
+# k8scp: the snapshot bucket's credentials (managed by Pulumi)
+set -euo pipefail
+umask 077
+${putFileFunction}
+${secretFileBlock({ path: uploadFiles.credentials, mode: "0600", content }, "root")}
+echo "[k8scp] etcd-snapshot@$(hostname): bucket credentials in place (${uploadFiles.credentials}, 0600)" >&2
+`;
 }
 
 /** What a user would pick: hourly, a day's worth kept. */
@@ -28,9 +90,15 @@ const q = shellQuote;
 export function renderSnapshotTool(self: Member, s: SnapshotSettings): string {
     return `#!/bin/bash
 # k8scp: etcd snapshots of ${self.name} (managed by Pulumi; edits are overwritten)
-#   save     take a snapshot, check it with etcdutl snapshot status, keep the newest ${s.retention}
+#   save     take a snapshot, check it with etcdutl snapshot status, keep the newest ${s.retention}${
+        s.upload
+            ? `,
+#            upload it encrypted to ${s.upload.bucket} (newest ${s.upload.retention} kept there)`
+            : ""
+    }
 #   list     every snapshot, newest first: time (UTC), size in bytes, path
 #   newest   the path of the newest snapshot
+#   uploaded the last upload to the bucket: time (UTC), object key${s.upload ? "" : " (uploads are off)"}
 set -euo pipefail
 umask 077
 dir=${q(s.dir)}
@@ -48,11 +116,28 @@ save)
   chmod 0600 "$f.part" && mv -f "$f.part" "$f"
   say "saved $f (hash, revision, keys, size, version: $st)"
   snapshots | tail -n +$((keep + 1)) | xargs -r rm -f --
-  ;;
+${s.upload ? uploadLines(self, s.upload) : ""}  ;;
 list) for f in $(snapshots); do echo "$(date -u -r "$f" +%Y-%m-%dT%H:%M:%SZ) $(stat -c %s "$f") $f"; done ;;
 newest) snapshots | head -n 1 ;;
-*) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
+uploaded) cat ${q(uploadedRecord(s.dir))} 2>/dev/null || true ;;
+*) echo "usage: $0 save|list|newest|uploaded" >&2; exit 2 ;;
 esac
+`;
+}
+
+/**
+ * The tool's upload (after the local copy passed its check and the local retention ran): encrypted to the
+ * recipient and put under <prefix>/<master>/, then the bucket keeps the newest N of this master. A failure fails the
+ * run (the unit shows in systemctl --failed) and leaves the local copy.
+ */
+function uploadLines(self: Member, u: SnapshotUpload): string {
+    const backup = (sub: string) => `${uploadFiles.tool} ${sub} --settings ${uploadFiles.settings}`;
+    return `  if ! key=$(${backup("put")} --name ${q(self.name)}/"$(basename "$f")" "$f"); then
+    say "uploading $f to ${u.bucket} at ${u.endpoint} failed (above); the local copy is kept"; exit 1
+  fi
+  echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $key" >"$dir/${uploadedRecordName}"
+  say "uploaded to ${u.bucket}: $key"
+  ${backup("prune")} --dir ${q(self.name)} --keep ${u.retention} >/dev/null || { say "uploaded, but keeping the newest ${u.retention} in ${u.bucket} failed (above)"; exit 1; }
 `;
 }
 
@@ -67,6 +152,8 @@ export function renderSnapshotService(s: SnapshotSettings): string {
         `User=${serviceNames.etcd}`,
         `Group=${serviceNames.etcd}`,
         `ExecStart=${snapshotTool} save`,
+        // The bucket's credentials: root's 0600 file, handed to this run only (in $CREDENTIALS_DIRECTORY).
+        ...(s.upload ? [`LoadCredential=${uploadCredentialName}:${uploadFiles.credentials}`] : []),
         ...Object.entries(sandbox([s.dir])).map(([k, v]) => `${k}=${v}`),
         "",
     ];
@@ -93,10 +180,12 @@ export function renderSnapshotTimer(s: SnapshotSettings): string {
  * Installs (create/update) the tool, the service and the timer and starts the timer; with snapshots disabled,
  * or on delete, stops and removes them. Snapshots already taken are never removed.
  */
-export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings): string {
+export function renderSnapshotInstallScript(self: Member, s: SnapshotSettings, uploadToolSha256?: string): string {
     const put = (path: string, mode: string, content: string) => plainFileBlock({ path, mode, content }, "root");
+    const uploadOff = `rm -f ${uploadFiles.tool} ${uploadFiles.settings} ${uploadFiles.credentials} ${uploadFiles.ca} ${uploadFiles.staged}`;
     const remove = `systemctl disable --now ${snapshotUnits.timer} >/dev/null 2>&1 || true
   rm -f ${snapshotTool} /etc/systemd/system/${snapshotUnits.service} /etc/systemd/system/${snapshotUnits.timer} "$applied"
+  ${uploadOff}
   systemctl daemon-reload
   say "snapshots off; those taken are kept in ${s.dir}"`;
     return withRevision(`#!/bin/bash
@@ -125,7 +214,12 @@ else
   chmod 0700 ${q(s.dir)}
 fi
 touch "$marker"
-${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
+${
+    s.upload
+        ? uploadInstallLines(s.upload, uploadToolSha256)
+        : `${uploadOff}
+`
+}${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
 ${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
 ${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}
 systemctl daemon-reload
@@ -134,8 +228,21 @@ systemctl enable --no-reload ${snapshotUnits.timer} >/dev/null 2>&1
 if applied_same systemctl is-active --quiet ${snapshotUnits.timer}; then say "unchanged: the timer keeps running"; exit 0; fi
 systemctl restart ${snapshotUnits.timer}
 applied_record
-say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool} list)"
+say "every ${s.interval}, newest ${s.retention} kept in ${s.dir} (${snapshotTool} list)${s.upload ? `, uploaded to ${s.upload.bucket}` : ""}"
 `);
+}
+
+/** The install script's upload part: the tool from staging (when its hash differs), its settings and CA. */
+function uploadInstallLines(u: SnapshotUpload, toolSha256: string | undefined): string {
+    if (!toolSha256) throw new Error("renderSnapshotInstallScript: the upload needs the sha256 of the k8scp-backup binary");
+    return `if [ "$(sha256sum ${uploadFiles.tool} 2>/dev/null | cut -d' ' -f1)" != ${toolSha256} ]; then
+  echo "${toolSha256}  ${uploadFiles.staged}" | sha256sum --check --status || { say "the staged k8scp-backup differs from the one configured; run pulumi up again"; exit 1; }
+  install -m 0755 -o root -g root ${uploadFiles.staged} ${uploadFiles.tool}
+fi
+[ -s ${uploadFiles.credentials} ] || { say "the bucket's credentials (${uploadFiles.credentials}) are missing; run pulumi up again"; exit 1; }
+${plainFileBlock({ path: uploadFiles.settings, mode: "0644", content: renderUploadSettings(u) }, "root")}
+${u.caPem ? plainFileBlock({ path: uploadFiles.ca, mode: "0644", content: u.caPem }, "root") : `rm -f ${uploadFiles.ca}`}
+`;
 }
 
 /** Where the snapshot to restore from is copied on each master. */

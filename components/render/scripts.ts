@@ -102,6 +102,11 @@ export function plainFileBlock(f: ServiceFile, owner: string): string {
     return `put_file ${q(f.path)} ${f.mode ?? "0644"} ${q(owner)} text <<'K8SCP_TEXT'\n${text}K8SCP_TEXT`;
 }
 
+/** Writes a file from base64 (a secret's block: its text never shows in the script). */
+export function secretFileBlock(f: ServiceFile, owner: string): string {
+    return fileBlock(f, owner);
+}
+
 function fileBlock(f: ServiceFile, owner: string): string {
     const data = Buffer.from(f.content, "utf8")
         .toString("base64")

@@ -4,7 +4,7 @@ set -euo pipefail
 action="${1:-create}"
 enabled=yes
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-revision=2be840f57308a79ef01d873fd68b58bfa85fd3b568c2f6704eebd884e0354389
+revision=1d678cae8a03913450c0805220e9e011d46b407f4e9818e2547c296cfee5b252
 applied='/var/lib/k8scp/etcd-snapshot.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -18,6 +18,7 @@ put_file() { # path mode owner [text]; content (base64 unless "text") on stdin; 
 if [ "$action" = delete ] || [ "$enabled" = no ]; then
   systemctl disable --now etcd-snapshot.timer >/dev/null 2>&1 || true
   rm -f /usr/local/sbin/k8scp-etcd-snapshot /etc/systemd/system/etcd-snapshot.service /etc/systemd/system/etcd-snapshot.timer "$applied"
+  rm -f /usr/local/bin/k8scp-backup /etc/k8scp-snapshot-upload.conf /etc/k8scp-snapshot-upload.credentials /etc/k8scp-snapshot-upload-ca.pem /var/lib/k8scp/staging/k8scp-backup
   systemctl daemon-reload
   say "snapshots off; those taken are kept in /var/lib/etcd-snapshots"
   exit 0
@@ -36,12 +37,14 @@ else
   chmod 0700 '/var/lib/etcd-snapshots'
 fi
 touch "$marker"
+rm -f /usr/local/bin/k8scp-backup /etc/k8scp-snapshot-upload.conf /etc/k8scp-snapshot-upload.credentials /etc/k8scp-snapshot-upload-ca.pem /var/lib/k8scp/staging/k8scp-backup
 put_file '/usr/local/sbin/k8scp-etcd-snapshot' 0755 'root' text <<'K8SCP_TEXT'
 #!/bin/bash
 # k8scp: etcd snapshots of n1 (managed by Pulumi; edits are overwritten)
 #   save     take a snapshot, check it with etcdutl snapshot status, keep the newest 24
 #   list     every snapshot, newest first: time (UTC), size in bytes, path
 #   newest   the path of the newest snapshot
+#   uploaded the last upload to the bucket: time (UTC), object key (uploads are off)
 set -euo pipefail
 umask 077
 dir='/var/lib/etcd-snapshots'
@@ -62,7 +65,8 @@ save)
   ;;
 list) for f in $(snapshots); do echo "$(date -u -r "$f" +%Y-%m-%dT%H:%M:%SZ) $(stat -c %s "$f") $f"; done ;;
 newest) snapshots | head -n 1 ;;
-*) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
+uploaded) cat '/var/lib/etcd-snapshots/.k8scp-uploaded' 2>/dev/null || true ;;
+*) echo "usage: $0 save|list|newest|uploaded" >&2; exit 2 ;;
 esac
 K8SCP_TEXT
 put_file '/etc/systemd/system/etcd-snapshot.service' 0644 'root' text <<'K8SCP_TEXT'

@@ -6,7 +6,7 @@ if [ -n "$owner" ] && [ "$owner" != 'n1' ]; then
   exit 0
 fi
 for u in etcd-snapshot.timer etcd-snapshot.service kube-scheduler.service kube-controller-manager.service kube-apiserver.service etcd.service; do systemctl disable --now "$u" >/dev/null 2>&1 || true; done
-rm -f '/etc/systemd/system/etcd-snapshot.timer' '/etc/systemd/system/etcd-snapshot.service' '/etc/systemd/system/kube-scheduler.service' '/etc/systemd/system/kube-controller-manager.service' '/etc/systemd/system/kube-apiserver.service' '/etc/systemd/system/etcd.service' '/usr/local/sbin/k8scp-etcd-snapshot'
+rm -f '/etc/systemd/system/etcd-snapshot.timer' '/etc/systemd/system/etcd-snapshot.service' '/etc/systemd/system/kube-scheduler.service' '/etc/systemd/system/kube-controller-manager.service' '/etc/systemd/system/kube-apiserver.service' '/etc/systemd/system/etcd.service' '/usr/local/sbin/k8scp-etcd-snapshot' '/usr/local/bin/k8scp-backup' '/etc/k8scp-snapshot-upload.conf' '/etc/k8scp-snapshot-upload.credentials' '/etc/k8scp-snapshot-upload-ca.pem'
 systemctl daemon-reload
 rm -f '/usr/local/bin/etcd' '/usr/local/bin/etcdctl' '/usr/local/bin/etcdutl' '/usr/local/bin/kube-apiserver' '/usr/local/bin/kube-controller-manager' '/usr/local/bin/kube-scheduler'
 rm -rf '/etc/kubernetes/etcd' '/etc/kubernetes/etcd/pki' '/var/lib/etcd' '/etc/kubernetes/kube-apiserver' '/etc/kubernetes/kube-apiserver/pki' '/var/log/kubernetes/kube-apiserver' '/etc/kubernetes/kube-controller-manager' '/etc/kubernetes/kube-controller-manager/pki' '/etc/kubernetes/kube-scheduler' /var/lib/k8scp

@@ -3,6 +3,7 @@
 #   save     take a snapshot, check it with etcdutl snapshot status, keep the newest 24
 #   list     every snapshot, newest first: time (UTC), size in bytes, path
 #   newest   the path of the newest snapshot
+#   uploaded the last upload to the bucket: time (UTC), object key (uploads are off)
 set -euo pipefail
 umask 077
 dir='/var/lib/etcd-snapshots'
@@ -23,5 +24,6 @@ save)
   ;;
 list) for f in $(snapshots); do echo "$(date -u -r "$f" +%Y-%m-%dT%H:%M:%SZ) $(stat -c %s "$f") $f"; done ;;
 newest) snapshots | head -n 1 ;;
-*) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
+uploaded) cat '/var/lib/etcd-snapshots/.k8scp-uploaded' 2>/dev/null || true ;;
+*) echo "usage: $0 save|list|newest|uploaded" >&2; exit 2 ;;
 esac

@@ -688,3 +688,77 @@ test("host key fingerprints read like ssh-keygen -l", () => {
     const key = `ssh-ed25519 ${blob.toString("base64")}`;
     assert.equal(fingerprint(key), `SHA256:${createHash("sha256").update(blob).digest("base64").replace(/=+$/, "")}`);
 });
+
+// An identity in age's format (bech32 charset), for the schema; the bucket tests make real ones with k8scp-backup.
+const ageIdentity = `AGE-SECRET-KEY-1${"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L".repeat(2).slice(0, 58)}`;
+const upload = (over: Record<string, unknown> = {}) => ({
+    endpoint: "http://10.213.0.10:7070",
+    bucket: "k8scp-snapshots",
+    accessKeyId: "k8scplab",
+    secretAccessKey: "not-a-real-secret",
+    encryptionKey: ageIdentity,
+    ...over,
+});
+
+test("snapshot upload: a valid target gets its defaults; each bad field is named with its fix", () => {
+    const c = validateConfig({ ...base(), etcdSnapshots: { upload: upload() } });
+    assert.equal(c.etcdSnapshots.upload?.region, "us-east-1");
+    assert.equal(c.etcdSnapshots.upload?.prefix, undefined, "the prefix defaults to the clusterName later");
+    assert.equal(c.etcdSnapshots.interval, "1h", "the other snapshot settings keep their defaults");
+    const p = problems({
+        ...base(),
+        etcdSnapshots: {
+            upload: upload({
+                endpoint: "s3.example.com/bucket",
+                bucket: "B",
+                prefix: "/lead",
+                encryptionKey: "not-a-key",
+                secretAccessKey: "",
+            }),
+        },
+    });
+    assert.equal(p.length, 5, p.join("\n"));
+    assert.match(p.join("\n"), /k8scp:etcdSnapshots\.upload\.endpoint: .*is not an S3 endpoint like https:\/\/s3\.example\.com/);
+    assert.match(p.join("\n"), /k8scp:etcdSnapshots\.upload\.bucket: .*is not an S3 bucket name/);
+    assert.match(p.join("\n"), /k8scp:etcdSnapshots\.upload\.prefix: .*no leading or trailing/);
+    assert.match(p.join("\n"), /k8scp:etcdSnapshots\.upload\.encryptionKey: .*k8scp-backup keygen/);
+    assert.match(p.join("\n"), /k8scp:etcdSnapshots\.upload\.secretAccessKey: .*--secret --path/);
+    assert.ok(!p.join("\n").includes("not-a-key"), "a secret field's value is never printed");
+    assert.deepEqual(
+        problems({ ...base(), etcdSnapshots: { upload: upload({ sessionToken: "x" }) } }).length,
+        1,
+        "unknown keys are refused",
+    );
+});
+
+test("restore from the bucket: needs the upload target and an object; plain-text credentials are a warning from the stack", () => {
+    const noBucket = problems({ ...base(), etcdRestoreFrom: "bucket:kubernetes/n1/etcd-n1-20261207T000000Z.db.age" });
+    assert.match(
+        noBucket.join("\n"),
+        /k8scp:etcdRestoreFrom: .*names an object in the snapshot bucket, but k8scp:etcdSnapshots\.upload is not set/,
+    );
+    assert.match(problems({ ...base(), etcdSnapshots: { upload: upload() }, etcdRestoreFrom: "bucket:" }).join("\n"), /names no object/);
+    assert.doesNotThrow(() => validateConfig({ ...base(), etcdSnapshots: { upload: upload() }, etcdRestoreFrom: "bucket:x/n1/a.db.age" }));
+
+    const all = {
+        "k8scp:masters": JSON.stringify(base().masters),
+        "k8scp:loadBalancer": '{"address":"10.213.0.10"}',
+        "k8scp:kubernetesVersion": "1.34.4",
+        "k8scp:sshPrivateKey": "key text",
+        "k8scp:etcdSnapshots": JSON.stringify({ upload: upload() }),
+    };
+    const plain = checkConfig(rawConfigFromPulumi(all, () => false));
+    assert.deepEqual(plain.problems, []);
+    assert.match(
+        plain.warnings.join("\n"),
+        /k8scp:etcdSnapshots\.upload: the S3 secret access key and the encryption key are in plain text/,
+    );
+    assert.ok(!plain.warnings.join("\n").includes("not-a-real-secret"));
+    const secret = checkConfig(rawConfigFromPulumi(all, (k) => k === "k8scp:etcdSnapshots"));
+    assert.deepEqual(secret.warnings, [], "set with --secret --path: no warning");
+    assert.deepEqual(
+        checkConfig({ ...base(), etcdSnapshots: { upload: upload() } }).warnings,
+        [],
+        "a config made in code is not the stack's",
+    );
+});

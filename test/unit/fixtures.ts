@@ -22,6 +22,7 @@ export const fixedAssessment = (a: Partial<Assessment> & Pick<Assessment, "confi
     sshPrivateKey: "FAKE-SSH-KEY",
     etcdJoining: [],
     snapshots: {},
+    uploaded: {},
     messages: { info: [], warn: [] },
     ...a,
 });

@@ -50,7 +50,13 @@ pulumi.runtime.setMocks(
 
 // Imported after the mocks are set.
 import { ControlPlane } from "../../components/controlPlane";
-import { defaultSnapshots, renderSnapshotInstallScript } from "../../components/render/backup";
+import {
+    SnapshotUpload,
+    defaultSnapshots,
+    renderSnapshotInstallScript,
+    renderUploadCredentials,
+    renderUploadCredentialsScript,
+} from "../../components/render/backup";
 import { renderSnapshotProbe } from "../../components/plan/snapshot";
 import { validateConfig } from "../../components/config";
 import { renderDriftProbe } from "../../components/plan/drift";
@@ -183,6 +189,35 @@ async function renderReference(): Promise<Rendered[]> {
         text: probeScript(probes.slice(0, 3).map((p) => p.text)),
         shell: "bash",
         golden: false,
+    });
+    // Snapshots uploaded to a bucket: the install step and what it writes, and the credentials step (placeholders).
+    const upload: SnapshotUpload = {
+        endpoint: "http://10.213.0.10:7070",
+        bucket: "k8scp-snapshots",
+        prefix: "kubernetes",
+        region: "us-east-1",
+        retention: 48,
+        recipient: "age1placeholderplaceholderplaceholderplaceholderplaceholderpl",
+    };
+    const uploadInstall = renderSnapshotInstallScript(self, { ...defaultSnapshots, upload }, sha256("fake k8scp-backup"));
+    out.push({ name: "n1-etcd-snapshots-upload.sh", text: uploadInstall, shell: "bash", golden: true });
+    for (const f of writtenFiles(uploadInstall)) {
+        const base = path.basename(f.path);
+        const isScript = f.text.startsWith("#!/bin/bash\n");
+        out.push({
+            name: `n1-upload-${base}${isScript && !base.includes(".") ? ".sh" : ""}`,
+            text: f.text,
+            shell: isScript ? "bash" : undefined,
+            golden: true,
+        });
+    }
+    out.push({
+        name: "n1-etcd-snapshot-credentials.sh",
+        text: renderUploadCredentialsScript(
+            renderUploadCredentials({ accessKeyId: "ACCESS-KEY-ID", secretAccessKey: "SECRET-ACCESS-KEY" }),
+        ),
+        shell: "bash",
+        golden: true,
     });
     // Snapshots turned off (the same step removes the timer).
     out.push({
@@ -344,6 +379,9 @@ const coverage: Record<string, string[]> = {
     renderSnapshotTool: ["n1-k8scp-etcd-snapshot.sh"],
     renderSnapshotService: ["n1-etcd-snapshot.service"],
     renderSnapshotTimer: ["n1-etcd-snapshot.timer"],
+    renderUploadSettings: ["n1-upload-k8scp-snapshot-upload.conf"],
+    renderUploadCredentials: ["n1-etcd-snapshot-credentials.sh"],
+    renderUploadCredentialsScript: ["n1-etcd-snapshot-credentials.sh"],
     renderRestoreScript: ["etcd-restore-n1-restore.sh"],
     renderRestoreStart: ["etcd-restore-n1-start.sh"],
     renderRestoreVerify: ["etcd-restore-etcd-healthy.sh"],
