@@ -15,7 +15,7 @@ import (
 )
 
 // maxTries bounds minio-go's own retries of every request (its Options.MaxRetries: the total number of attempts,
-// with exponential backoff and jitter between them, 1 s base, 30 s cap): 5xx, 429, timeouts and connection
+// with exponential backoff and full jitter between them: 200 ms unit, 1 s cap): 5xx, 429, timeouts and connection
 // errors are retried, other 4xx are not. A request whose body cannot be rewound (a single-PUT upload of a stream,
 // under 16 MiB) is tried once; a multipart upload buffers each 16 MiB part and retries it. The --timeout context
 // bounds the whole command, retries included.

@@ -2,15 +2,18 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"filippo.io/age"
 )
@@ -295,5 +298,33 @@ func TestSnapshotOrdering(t *testing.T) {
 	}
 	if del, _ := pruneSet(keys, 5); len(del) != 0 {
 		t.Fatalf("prune keep 5 deletes %q", del)
+	}
+}
+
+// A server that accepts connections and never answers: every command ends at its --timeout, with a message saying so.
+func TestTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	dir := t.TempDir()
+	settings := writeFile(t, dir, "settings", "endpoint=http://"+l.Addr().String()+"\nbucket=snapshots\n")
+	env := map[string]string{"AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"}
+	start := time.Now()
+	var out, errb bytes.Buffer
+	c := &cli{stdin: strings.NewReader(""), stdout: &out, stderr: &errb, getenv: envOf(env), ctx: context.Background()}
+	code := c.run([]string{"list", "--settings", settings, "--timeout", "1"})
+	if took := time.Since(start); code != 1 || took > 5*time.Second || !strings.Contains(errb.String(), "timed out after 1 s (--timeout)") {
+		t.Fatalf("exit %d after %v: %q", code, took, errb.String())
 	}
 }
