@@ -490,7 +490,15 @@ func (o *op) check(key string, ids []age.Identity) error {
 		return o.fail(what, key, err)
 	}
 	if len(ids) > 0 {
-		obj, err := o.mc.GetObject(o.ctx, o.s.Bucket, key, minio.GetObjectOptions{})
+		// Only the first 64 KiB: the header (a few hundred bytes for one X25519 recipient) and the nonce.
+		opts := minio.GetObjectOptions{}
+		if err := opts.SetRange(0, 64*1024-1); err != nil {
+			return o.fail(what, key, err)
+		}
+		if err := opts.SetMatchETag(info.ETag); err != nil {
+			return o.fail(what, key, err)
+		}
+		obj, err := o.mc.GetObject(o.ctx, o.s.Bucket, key, opts)
 		if err != nil {
 			return o.fail(what, key, err)
 		}
