@@ -40,12 +40,13 @@ die() {
 
 # The components in build order (plugins last: installing them needs the CLI), what each yields, and
 # where it goes: bin:NAMES go to bin/, plugin:NAME is installed as a resource plugin.
-COMPONENTS=(kubernetes etcd pulumi pulumi-language-nodejs pulumi-resource-command pulumi-resource-tls pulumi-resource-random)
+COMPONENTS=(kubernetes etcd pulumi pulumi-language-nodejs k8scp-backup pulumi-resource-command pulumi-resource-tls pulumi-resource-random)
 declare -A YIELDS=(
   [kubernetes]="bin:kube-apiserver,kube-controller-manager,kube-scheduler,kubectl"
   [etcd]="bin:etcd,etcdctl,etcdutl"
   [pulumi]="bin:pulumi"
   [pulumi-language-nodejs]="bin:pulumi-language-nodejs"
+  [k8scp-backup]="bin:k8scp-backup"
   [pulumi-resource-command]="plugin:command"
   [pulumi-resource-tls]="plugin:tls"
   [pulumi-resource-random]="plugin:random"

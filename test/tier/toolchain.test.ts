@@ -72,6 +72,7 @@ test("the toolchain is complete (npm run toolchain)", () => {
     assert.deepEqual(notBuilt, [], "every component is built");
     assert.deepEqual(Object.keys(m.components).sort(), [
         "etcd",
+        "k8scp-backup",
         "kubernetes",
         "pulumi",
         "pulumi-language-nodejs",
@@ -95,6 +96,10 @@ test("etcd binaries report the pinned version", () => {
     assert.match(run(bin("etcd"), ["--version"]), new RegExp(`^etcd Version: ${want}$`, "m"));
     assert.match(run(bin("etcdctl"), ["version"]), new RegExp(`^etcdctl version: ${want}$`, "m"));
     assert.match(run(bin("etcdutl"), ["version"]), new RegExp(`^etcdutl version: ${want}$`, "m"));
+});
+
+test("k8scp-backup reports its version", () => {
+    assert.match(run(bin("k8scp-backup"), ["version"]), /^k8scp-backup \d+\.\d+\.\d+$/m);
 });
 
 test("the pulumi CLI reports the pinned version, with its language host beside it", () => {
