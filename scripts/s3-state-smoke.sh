@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Smoke test of the Pulumi CLI's DIY (self-managed) state backend on S3-compatible storage served by versitygw, on
 # loopback only: the stack lock refuses a second concurrent `pulumi up`, and the state is intact afterwards.
-# See FINDINGS-s3-state.md.
+# See toolchain/extra/versitygw/state-backend.md.
 #
 #   bash scripts/toolchain.sh versitygw   # once (about 2-3 min)
 #   bash scripts/s3-state-smoke.sh        # about 40 s; VERSITYGW=/path/to/versitygw to use another binary
