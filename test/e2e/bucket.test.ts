@@ -50,8 +50,8 @@ test(
             AWS_ACCESS_KEY_ID: creds.access_key_id,
             AWS_SECRET_ACCESS_KEY: creds.secret_access_key,
             AWS_REGION: s3.region,
-        // No credentials lookup off the lab (the AWS SDK would ask an EC2 metadata address).
-        AWS_EC2_METADATA_DISABLED: "true",
+            // No credentials lookup off the lab (the AWS SDK would ask an EC2 metadata address).
+            AWS_EC2_METADATA_DISABLED: "true",
         };
         const pulumi = new PulumiCli(lab, env, repo, "bucket", configFile);
         const adminKubeconfig = path.join(tmp, "admin.kubeconfig");
@@ -231,5 +231,28 @@ test(
             );
             await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
         });
+
+        await t.test(
+            "every master gone: new hosts at the same addresses, the same config and key; pulumi up restores from the bucket",
+            async () => {
+                await cluster.kubectlOk(["create", "configmap", "after-restore", "--from-literal=k=v"]);
+                const t0 = Date.now();
+                // Each host stopped for good and its disk wiped; `lab up` brings up empty Debian hosts (same addresses and host keys).
+                for (const m of lab.masters) await ok("bash", [labScript, "kill", m.name], { timeoutMs: 120_000 });
+                await step("lab up 3 (new, empty hosts)", () => labUp(3));
+                const up = await step("pulumi up (new hosts, etcdRestoreFrom still the bucket's snapshot)", () =>
+                    pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000),
+                );
+                assert.match(up, /restored from the snapshot/);
+                await cluster.rawOk("/readyz", 60_000);
+                await cluster.kubectlOk(["get", "configmap", "before-snapshot"]);
+                assert.match((await cluster.kubectl(["get", "configmap", "after-restore"])).stderr, /NotFound/);
+                log(`every master gone to the API answering on new hosts: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+                editConfig((c) => delete c["k8scp:etcdRestoreFrom"]);
+                await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
+                for (const m of lab.masters)
+                    assert.equal((await lab.sshOk(m.address, "systemctl is-active etcd-snapshot.timer")).trim(), "active");
+            },
+        );
     },
 );

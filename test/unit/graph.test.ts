@@ -255,3 +255,72 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
         assert.ok(b.masters.length === 3);
     });
 });
+
+test("snapshot upload: the tool staged after the host's other copies, the credentials by a secret step of their own", async () => {
+    const tool = path.join(binDir, "k8scp-backup");
+    fs.writeFileSync(tool, "fake k8scp-backup");
+    const secretStdin = new Map<string, Promise<boolean>>();
+    const secrets: pulumi.ResourceTransformation = (t) => {
+        if (t.name.endsWith("-etcd-snapshot-credentials")) secretStdin.set(t.name, pulumi.isSecret(t.props.stdin as pulumi.Output<string>));
+        return undefined;
+    };
+    const c = validateConfig({
+        ...labConfig(),
+        etcdSnapshots: {
+            upload: {
+                endpoint: "http://10.213.0.10:7070",
+                bucket: "k8scp-snapshots",
+                accessKeyId: "ACCESS-KEY-ID",
+                secretAccessKey: "SECRET-ACCESS-KEY",
+                encryptionKey: `AGE-SECRET-KEY-1${"Q".repeat(58)}`,
+            },
+        },
+    });
+    const target = {
+        endpoint: "http://10.213.0.10:7070",
+        bucket: "k8scp-snapshots",
+        prefix: "kubernetes",
+        region: "us-east-1",
+        retention: 24,
+        recipient: "age1recipient",
+    };
+    const cp = await ControlPlane.create(
+        "a-up",
+        {
+            config: labConfig(),
+            assess: fixedAssessment({
+                config: c,
+                sshPrivateKey: "SSH-KEY",
+                binDir,
+                upload: {
+                    target,
+                    tool: { localPath: tool, sha256: "0".repeat(64) },
+                    credentials: "access_key_id=ACCESS-KEY-ID\nsecret_access_key=SECRET-ACCESS-KEY\n",
+                },
+            }),
+        },
+        { transformations: [capture, secrets] },
+    );
+    await Promise.all(cp.masters.map((m) => settle(m.snapshots.stdin)));
+    await wait();
+    for (const n of ["n1", "n2", "n3"]) {
+        const mine = registered.filter((r) => r.name.startsWith(`a-up-${n}-`));
+        const creds = mine.find((r) => r.name.endsWith("-etcd-snapshot-credentials"));
+        assert.ok(creds, `${n}: no credentials step`);
+        assert.equal(creds.inputs.logging, "none");
+        assert.equal(await secretStdin.get(creds.name), true, `${n}: the credentials step's stdin is not secret`);
+        const install = mine.find((r) => r.name.endsWith("-etcd-snapshots"));
+        assert.ok(install && !String(install.inputs.stdin).includes("SECRET-ACCESS-KEY"), "the install step carries the secret");
+        assert.match(String(install.inputs.stdin), /LoadCredential=s3-credentials:/);
+        assert.deepEqual((dependsOn.get(install.name) ?? []).filter((d) => /k8scp-backup|credentials/.test(d)).sort(), [
+            `a-up-${n}-etcd-snapshot-credentials`,
+            `a-up-${n}-k8scp-backup`,
+        ]);
+        // One copy at a time on the host: the tool waits for the last binary copy.
+        const copyDeps = dependsOn.get(`a-up-${n}-k8scp-backup`) ?? [];
+        assert.ok(
+            copyDeps.some((d) => mine.some((r) => r.name === d && r.type === "command:remote:CopyToRemote")),
+            `${n}: the tool's copy does not wait for another copy: ${copyDeps.join(", ")}`,
+        );
+    }
+});
