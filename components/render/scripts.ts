@@ -86,6 +86,9 @@ export function serviceDirs(files: ServiceFile[]): string[] {
     return [...out].sort();
 }
 
+/** Units are root's, readable by root only (CIS 1.1.1-1.1.8: the control plane's "pod specification" files). */
+export const unitFileMode = "0600";
+
 export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 /** A word for the shell, single-quoted. */
@@ -177,7 +180,7 @@ ${managesUser ? addUser : ""}
 ${createOwned(dirs, s.dataDirs)}
 ${s.binaries.map((b) => `put_bin ${q(b.name)} ${b.sha256}`).join("\n")}
 ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
-${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
+${plainFileBlock({ path: unitPath, content: s.unit, mode: unitFileMode }, "root")}
 systemctl daemon-reload
 systemctl enable --no-reload "$svc.service" >/dev/null 2>&1
 ${recordLines(

@@ -202,7 +202,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             log(
                 `scheduler restarts (s): ${started.map((x, i) => `${masters[i].name} ${x.toFixed(2)} healthy ${healthy[i].toFixed(2)}`).join("; ")}`,
             );
-            for (const m of masters) assert.match(await lab.sshOk(m.address, "cat /etc/systemd/system/kube-scheduler.service"), /--v=3/);
+            for (const m of masters) assert.match(await lab.sshOk(m.address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"), /--v=3/);
             await pulumi.ok(["preview", "--expect-no-changes"]);
             for (const text of await pulumi.stateTexts()) noKeyIn("the state", text);
             noKeyIn("pulumi up", rolled);
@@ -225,7 +225,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             assert.match(out, /10\.213\.0\.12|n2/, out);
             assert.match(out, /host key/i, out);
             assert.match(
-                await lab.sshOk(masters[1].address, "cat /etc/systemd/system/kube-scheduler.service"),
+                await lab.sshOk(masters[1].address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"),
                 /--v=3/,
                 "n2 was not touched",
             );
@@ -244,7 +244,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             }
             assert.match(downOut, /n3 \(10\.213\.0\.13:22\)/, downOut);
             assert.match(
-                await lab.sshOk(masters[0].address, "cat /etc/systemd/system/kube-scheduler.service"),
+                await lab.sshOk(masters[0].address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"),
                 /--v=3/,
                 "n1 was not touched",
             );
@@ -254,7 +254,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             );
             const converged = await pulumi.ok(["up", "--yes", "--skip-preview", "--diff"]);
             assert.deepEqual(updatedCommands(converged), ["k8s-n1-scheduler", "k8s-n2-scheduler", "k8s-n3-scheduler"], converged);
-            for (const m of masters) assert.match(await lab.sshOk(m.address, "cat /etc/systemd/system/kube-scheduler.service"), /--v=4/);
+            for (const m of masters) assert.match(await lab.sshOk(m.address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"), /--v=4/);
             await pulumi.ok(["preview", "--expect-no-changes"]);
             // Pulumi touched only the schedulers (above). etcd and the apiservers never restarted; a controller-manager
             // may restart by itself while a master is cut off (it exits when it cannot renew its lease, and systemd
@@ -297,7 +297,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
                 assert.match(preview, /kube-controller-manager: .*kube-controller-manager.service: (inactive|failed)/);
                 assert.match(preview, /kubeconfig: FAILED/);
                 await pulumi.ok(["up", "--yes", "--skip-preview"]);
-                assert.doesNotMatch(await lab.sshOk(masters[0].address, `cat ${unitPath}`), /EDITED_BY_HAND/);
+                assert.doesNotMatch(await lab.sshOk(masters[0].address, `sudo -n cat ${unitPath}`), /EDITED_BY_HAND/);
                 assert.equal((await lab.sshOk(masters[1].address, "systemctl is-active kube-controller-manager")).trim(), "active");
                 assert.doesNotMatch(
                     await lab.sshOk(masters[2].address, "sudo -n cat /etc/kubernetes/kube-scheduler/kubeconfig"),

@@ -7,7 +7,7 @@ svc='k8scp-haproxy'
 user='root'
 unit='/etc/systemd/system/k8scp-haproxy.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=d0111e143e17c094c20f6a3969b0bc8ef9af501017a687db7db98085df75d329
+revision=e2641e24274ebb355796657f6c71aa46c98443234a00cab766c466614e27f4a8
 applied='/var/lib/k8scp/k8scp-haproxy.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -59,7 +59,7 @@ ICBzZXJ2ZXIgbjIgMTAuMjEzLjAuMTI6NjQ0MyBjaGVjayBjaGVjay1zc2wgdmVyaWZ5IG5vbmUg
 aW50ZXIgMXMgZmFsbCAyIHJpc2UgMgogICAgc2VydmVyIG4zIDEwLjIxMy4wLjEzOjY0NDMgY2hl
 Y2sgY2hlY2stc3NsIHZlcmlmeSBub25lIGludGVyIDFzIGZhbGwgMiByaXNlIDIK
 K8SCP_EOF
-put_file '/etc/systemd/system/k8scp-haproxy.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/k8scp-haproxy.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=HAProxy load balancer for kube-apiserver (k8scp)
 After=network-online.target

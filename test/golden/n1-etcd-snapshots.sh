@@ -4,7 +4,7 @@ set -euo pipefail
 action="${1:-create}"
 enabled=yes
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-revision=2be840f57308a79ef01d873fd68b58bfa85fd3b568c2f6704eebd884e0354389
+revision=e43fb2d8cdc884817caa3cdc089adfc3260eba94bd0838a2d1ba4328981d2e8d
 applied='/var/lib/k8scp/etcd-snapshot.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -65,7 +65,7 @@ newest) snapshots | head -n 1 ;;
 *) echo "usage: $0 save|list|newest" >&2; exit 2 ;;
 esac
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot (k8scp)
 After=etcd.service
@@ -96,7 +96,7 @@ LockPersonality=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 SystemCallArchitectures=native
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.timer' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.timer' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot every 1h (k8scp)
 

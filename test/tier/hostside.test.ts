@@ -194,7 +194,7 @@ test(
                 assert.ok(d.args.includes("--v=3"));
                 await apply(m, d, "update");
                 afterTs.push((await checks.activeSince(serviceNames.scheduler))[masters.indexOf(m)]);
-                const unit = await sshOk(m.address, "cat /etc/systemd/system/kube-scheduler.service");
+                const unit = await sshOk(m.address, "sudo -n cat /etc/systemd/system/kube-scheduler.service");
                 assert.match(unit, /--v=3/);
             }
             log(`scheduler ActiveEnterTimestamp before ${before.join(" | ")}; after ${afterTs.join(" | ")}`);

@@ -243,6 +243,25 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         ],
     ],
     [
+        "the TLS suites, the TLS version and the admission config changed without opting in (CIS 1.2.9, 1.2.29)",
+        (c) => (
+            (c.apiserver = {
+                extraArgs: {
+                    "tls-cipher-suites": "TLS_RSA_WITH_AES_128_CBC_SHA",
+                    "tls-min-version": "VersionTLS10",
+                    "admission-control-config-file": "/tmp/a.yaml",
+                },
+            }),
+            (c.etcd = { extraArgs: { "cipher-suites": "TLS_RSA_WITH_AES_128_CBC_SHA" } })
+        ),
+        [
+            "k8scp:etcd.extraArgs.cipher-suites: 'TLS_RSA_WITH_AES_128_CBC_SHA' overrides a security flag of etcd, which the library sets to 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256'; remove it (pulumi config rm --path k8scp:etcd.extraArgs.cipher-suites), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' etcd.cipher-suites",
+            "k8scp:apiserver.extraArgs.tls-cipher-suites: 'TLS_RSA_WITH_AES_128_CBC_SHA' overrides a security flag of kube-apiserver, which the library sets to 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.tls-cipher-suites), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.tls-cipher-suites",
+            "k8scp:apiserver.extraArgs.tls-min-version: 'VersionTLS10' overrides a security flag of kube-apiserver, which the library sets to 'VersionTLS12'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.tls-min-version), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.tls-min-version",
+            "k8scp:apiserver.extraArgs.admission-control-config-file: '/tmp/a.yaml' overrides a security flag of kube-apiserver, which the library sets to '/etc/kubernetes/kube-apiserver/admission-config.yaml'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.admission-control-config-file), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.admission-control-config-file",
+        ],
+    ],
+    [
         "an opt-in list that is not a list",
         (c) => (c.allowSecurityOverrides = "apiserver.profiling"),
         [

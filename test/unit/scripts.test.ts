@@ -358,6 +358,7 @@ const coverage: Record<string, string[]> = {
     renderArgs: ["n1-etcd.service", "n1-kube-apiserver.service", "n1-kube-controller-manager.service", "n1-kube-scheduler.service"],
     renderAuditPolicy: ["n1-audit-policy.yaml"],
     renderAuthenticationConfig: ["n1-authentication-config.yaml"],
+    renderAdmissionConfig: ["n1-admission-config.yaml"],
     // Secret files: inside the files scripts, base64 (of the placeholders here).
     renderEncryptionConfig: ["n1-apiserver-files.sh"],
     renderKubeconfig: ["n1-controller-manager-files.sh", "n1-scheduler-files.sh"],
