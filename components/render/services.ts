@@ -197,20 +197,28 @@ export function renderServiceUnit(a: {
 }
 
 export const haproxyConfigPath = "/etc/kubernetes/k8scp-haproxy/haproxy.cfg";
+/** The system user HAProxy runs as (made by the script, removed with it); not the distribution's `haproxy`. */
+export const haproxyUser = "k8scp-haproxy";
 
-/** HAProxy's config and the service script that installs it as `k8scp-haproxy` (distribution haproxy binary). */
+/**
+ * HAProxy's config and the service script that installs it as `k8scp-haproxy` (distribution haproxy binary): as its
+ * own system user with the control plane's sandbox. It binds an unprivileged port (6443 by default; the config check
+ * refuses a managed load balancer on a port below 1024) and needs no capability: it neither chroots nor changes user
+ * (the config has no `chroot`, `user` or `group`). `-Ws` is master-worker mode with systemd notification.
+ */
 export function haproxyService(backends: Member[], port = 6443): { config: string; script: string } {
     const config = renderHaproxyConfig({ port, backends });
     const unit = renderUnit({
         description: "HAProxy load balancer for kube-apiserver (k8scp)",
         exec: "/usr/sbin/haproxy",
         args: ["-Ws", "-f", haproxyConfigPath],
+        user: haproxyUser,
         type: "notify",
-        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed" },
+        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed", ...sandbox([]) },
     });
     const script = renderServiceScript({
         name: "k8scp-haproxy",
-        user: "root",
+        user: haproxyUser,
         unit,
         binaries: [],
         files: [{ path: haproxyConfigPath, content: config, mode: "0644" }],

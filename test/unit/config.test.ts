@@ -262,6 +262,13 @@ const cases: [string, (c: Raw) => void, string[]][] = [
         ],
     ],
     [
+        "a managed load balancer on a privileged port (HAProxy runs without capabilities)",
+        (c) => ((c.loadBalancer as Record<string, unknown>).port = 443),
+        [
+            "k8scp:loadBalancer.port: 443 is a privileged port; the load balancer's HAProxy runs as an unprivileged user without capabilities; use a port of 1024 or above, e.g. 6443 (or manage: false for a load balancer of your own)",
+        ],
+    ],
+    [
         "an opt-in list that is not a list",
         (c) => (c.allowSecurityOverrides = "apiserver.profiling"),
         [
