@@ -11,9 +11,11 @@ export = async () => {
         /** The newest etcd snapshot on each master when this run started; `sudo k8scp-etcd-snapshot list` on a master lists all. */
         etcdSnapshots: cp.etcdSnapshots,
         kubernetesCaCertPem: cp.kubernetesCaCertPem,
-        kubernetesCaKeyPem: cp.kubernetesCaKeyPem,
         etcdCaCertPem: cp.etcdCaCertPem,
         adminKubeconfig: cp.adminKubeconfig,
+        // Opt-in (k8scp:exportCaKey, k8scp:exportSuperAdminKubeconfig): absent from the outputs unless set.
+        ...(cp.kubernetesCaKeyPem ? { kubernetesCaKeyPem: cp.kubernetesCaKeyPem } : {}),
+        ...(cp.superAdminKubeconfig ? { superAdminKubeconfig: cp.superAdminKubeconfig } : {}),
         certificates: cp.certificates,
     };
 };

@@ -92,7 +92,8 @@ test(
                 const certs = masterCerts(pki, cluster, settings, m);
                 return { m, certs, ...masterServices(certs, cluster, settings, m) };
             });
-            const admin = pki.leaf(cluster.kubernetesCA, { ...identities.admin });
+            // No RBAC bootstrap here (it is the components' step): the break-glass identity, as the runbooks' admin is.
+            const admin = pki.leaf(cluster.kubernetesCA, { ...identities.superAdmin });
             const adminKubeconfig = path.join(tmp!, "admin.kubeconfig");
             fs.writeFileSync(
                 adminKubeconfig,

@@ -58,6 +58,9 @@ test("a valid config gets the runbooks' defaults", () => {
     assert.equal(c.masters[0].sshPort, 22);
     assert.equal(c.certValidityHours, 8760);
     assert.deepEqual(c.scheduler.extraArgs, {});
+    // Neither the CA key nor the break-glass kubeconfig is an output unless asked for.
+    assert.equal(c.exportCaKey, false);
+    assert.equal(c.exportSuperAdminKubeconfig, false);
 });
 
 // Each mutation of a valid config, and exactly the lines a user gets for it.

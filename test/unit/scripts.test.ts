@@ -359,6 +359,8 @@ const coverage: Record<string, string[]> = {
     renderAuditPolicy: ["n1-audit-policy.yaml"],
     renderAuthenticationConfig: ["n1-authentication-config.yaml"],
     renderAdmissionConfig: ["n1-admission-config.yaml"],
+    // Carries the super-admin's key (a placeholder here): a secret stdin.
+    renderRbacBootstrapScript: ["rbac-bootstrap.sh"],
     // Secret files: inside the files scripts, base64 (of the placeholders here).
     renderEncryptionConfig: ["n1-apiserver-files.sh"],
     renderKubeconfig: ["n1-controller-manager-files.sh", "n1-scheduler-files.sh"],
