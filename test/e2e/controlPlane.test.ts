@@ -15,6 +15,7 @@ import { repo, run, sleep, until } from "../lib/lab";
 import { installProgram, packedPackage } from "../lib/package";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
+import { clusterCisFailures } from "../lib/cis";
 
 const { tc, skip, step, log, tmp, configFile, readConfig, writeConfig, editConfig, stackEnv, labUp } = e2eContext("e2e");
 /** The command resources an `up --diff` or `preview --diff` output updates, by name, sorted. */
@@ -186,6 +187,10 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             // HAProxy on the load balancer runs as its own user, sandboxed.
             assert.deepEqual([...new Set((await lab.sshOk(lab.vip, "ps -o user= -C haproxy")).trim().split(/\s+/))], ["k8scp-haproxy"]);
             assert.equal((await lab.sshOk(lab.vip, "systemctl show -p NoNewPrivileges --value k8scp-haproxy")).trim(), "yes");
+        });
+
+        await t.test("5b. CIS Kubernetes Benchmark: every row the README marks met holds on every master", async () => {
+            assert.deepEqual(await clusterCisFailures(cluster), []);
         });
 
         await t.test("6. Pulumi: no-op runs change and restart nothing; one flag rolls the schedulers; no key leaks", async () => {
