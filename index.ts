@@ -13,9 +13,11 @@ export = async () => {
         /** The last upload of each master to the snapshot bucket (etcdSnapshots.upload); `k8scp-backup list` lists all. */
         etcdSnapshotsUploaded: cp.etcdSnapshotsUploaded,
         kubernetesCaCertPem: cp.kubernetesCaCertPem,
-        kubernetesCaKeyPem: cp.kubernetesCaKeyPem,
         etcdCaCertPem: cp.etcdCaCertPem,
         adminKubeconfig: cp.adminKubeconfig,
+        // Opt-in (k8scp:exportCaKey, k8scp:exportSuperAdminKubeconfig): absent from the outputs unless set.
+        ...(cp.kubernetesCaKeyPem ? { kubernetesCaKeyPem: cp.kubernetesCaKeyPem } : {}),
+        ...(cp.superAdminKubeconfig ? { superAdminKubeconfig: cp.superAdminKubeconfig } : {}),
         certificates: cp.certificates,
     };
 };

@@ -33,7 +33,8 @@ export function writeBaselinePlan(dir: string, masters: Member[], vip: string): 
     const certs: string[][] = [];
     const c = (name: string, cn: string, o: string, usage: string, dns: string[] = [], ip: string[] = []) =>
         certs.push([name, cn, o || "-", usage, dns.join(",") || "-", ip.join(",") || "-"]);
-    c("admin", identities.admin.commonName, identities.admin.organization, "client");
+    // The runbooks' admin is in system:masters (the library binds its own admin's group by RBAC instead).
+    c("admin", identities.admin.commonName, identities.superAdmin.organization, "client");
     for (const m of masters) {
         const s = etcdMemberSans(m);
         c(`${m.name}-etcd-server`, m.name, "", "both", s.dnsNames, s.ipAddresses);

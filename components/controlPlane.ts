@@ -14,9 +14,11 @@ import { ClusterConfigInput, configSecretKeys, rawConfigFromPulumi } from "./con
 import { AssessOptions, Assessment, assessHosts } from "./host/assess";
 import { renderEtcdHealthWait, renderMembershipScript } from "./render/etcd";
 import { sudoCommand, sudoScript } from "./render/scripts";
-import { components } from "./render/flags";
+import { components, pkiFile, serviceNames } from "./render/flags";
 import { identities } from "./render/pki";
 import { renderEncryptionConfig } from "./render/policy";
+import { renderRbacBootstrapScript } from "./render/rbac";
+import { localApiserverUrl } from "./render/services";
 
 type AddressInput<T> = Omit<T, "address" | "hostKey"> & {
     /** IPv4 address; may be an Input that another resource of the program produces (e.g. the host's own resource). */
@@ -54,12 +56,14 @@ export interface ControlPlaneArgs {
 /** The component's children and outputs, once the addresses are known and the hosts checked. */
 interface Built {
     masters: MasterNode[];
+    rbacBootstrap?: command.remote.Command;
     outputs: {
         endpoint: pulumi.Output<string>;
         kubernetesCaCertPem: pulumi.Output<string>;
-        kubernetesCaKeyPem: pulumi.Output<string>;
+        kubernetesCaKeyPem: pulumi.Output<string> | undefined;
         etcdCaCertPem: pulumi.Output<string>;
         adminKubeconfig: pulumi.Output<string>;
+        superAdminKubeconfig: pulumi.Output<string> | undefined;
         certificates: pulumi.Output<CertificateExpiry[]>;
     };
     kubernetesVersion: pulumi.Input<string>;
@@ -79,9 +83,11 @@ function unknownOutputs(pending: pulumi.Output<unknown>): Built {
         outputs: {
             endpoint: unknown(),
             kubernetesCaCertPem: unknown(),
-            kubernetesCaKeyPem: unknown(true),
+            // Opt-in outputs (k8scp:exportCaKey, exportSuperAdminKubeconfig): not shown while the config is unknown.
+            kubernetesCaKeyPem: undefined,
             etcdCaCertPem: unknown(),
             adminKubeconfig: unknown(true),
+            superAdminKubeconfig: undefined,
             certificates: unknown(),
         },
         kubernetesVersion: unknown(),
@@ -124,11 +130,19 @@ export class ControlPlane extends pulumi.ComponentResource {
     /** `https://<vip>:<port>`. */
     public readonly endpoint: pulumi.Output<string>;
     public readonly kubernetesCaCertPem: pulumi.Output<string>;
-    /** Secret. */
-    public readonly kubernetesCaKeyPem: pulumi.Output<string>;
+    /** Secret; only with `exportCaKey: true` (undefined otherwise). */
+    public readonly kubernetesCaKeyPem: pulumi.Output<string> | undefined;
     public readonly etcdCaCertPem: pulumi.Output<string>;
-    /** Secret: a cluster-admin kubeconfig (O=system:masters) pointing at the VIP. */
+    /**
+     * Secret: a kubeconfig of user `admin` in group `k8scp:cluster-admins` (bound to the ClusterRole cluster-admin),
+     * pointing at the VIP; known only once the RBAC bootstrap step has created that binding.
+     */
     public readonly adminKubeconfig: pulumi.Output<string>;
+    /**
+     * Secret: the break-glass kubeconfig (O=system:masters, beyond RBAC), only with `exportSuperAdminKubeconfig: true`
+     * (undefined otherwise). The library's RBAC bootstrap step uses its certificate either way.
+     */
+    public readonly superAdminKubeconfig: pulumi.Output<string> | undefined;
     /** Every certificate with its expiry, sorted by expiry. */
     public readonly certificates: pulumi.Output<CertificateExpiry[]>;
     /** The Kubernetes release deployed, e.g. `v1.34.4`. */
@@ -141,6 +155,8 @@ export class ControlPlane extends pulumi.ComponentResource {
     public readonly etcdSnapshotsUploaded: pulumi.Output<Record<string, string>>;
     /** Every master's node, gone ones included (none while the addresses are unknown). */
     public readonly masters: MasterNode[] = [];
+    /** The step that binds the admin's and the kubelet client's groups to their ClusterRoles (render/rbac.ts). */
+    public readonly rbacBootstrap: command.remote.Command | undefined;
 
     /** Checks, reads the hosts and plans (see the class), then builds the control plane. */
     static async create(name: string, args: ControlPlaneArgs, opts?: pulumi.ComponentResourceOptions): Promise<ControlPlane> {
@@ -191,11 +207,13 @@ export class ControlPlane extends pulumi.ComponentResource {
             built = unknownOutputs(a);
         }
         this.masters = built.masters;
+        this.rbacBootstrap = built.rbacBootstrap;
         this.endpoint = built.outputs.endpoint;
         this.kubernetesCaCertPem = built.outputs.kubernetesCaCertPem;
         this.kubernetesCaKeyPem = built.outputs.kubernetesCaKeyPem;
         this.etcdCaCertPem = built.outputs.etcdCaCertPem;
         this.adminKubeconfig = built.outputs.adminKubeconfig;
+        this.superAdminKubeconfig = built.outputs.superAdminKubeconfig;
         this.certificates = built.outputs.certificates;
         this.kubernetesVersion = pulumi.output(built.kubernetesVersion);
         this.mastersRunning = pulumi.output(built.mastersOut);
@@ -372,36 +390,76 @@ export class ControlPlane extends pulumi.ComponentResource {
               )
             : undefined;
 
-        const admin = new ClientCert(
-            `${name}-admin`,
+        const leaf = (id: string, identity: { commonName: string; organization: string }) =>
+            new ClientCert(
+                `${name}-${id}`,
+                {
+                    ca: kubernetesCA,
+                    ...identity,
+                    validityHours: c.certValidityHours,
+                    earlyRenewalHours: c.certEarlyRenewalHours,
+                    keyAlgorithm: c.keyAlgorithm,
+                },
+                child,
+            );
+        const admin = leaf("admin", identities.admin);
+        // Break-glass (system:masters): used by the RBAC bootstrap below; an output only when opted in.
+        const superAdmin = leaf("super-admin", identities.superAdmin);
+        // The bindings that give admin and the API servers' kubelet client their rights, through the first master's
+        // API server once every API server is ready (and again after a restore: the snapshot may predate them).
+        const rbac = new command.remote.Command(
+            `${name}-rbac-bootstrap`,
             {
-                ca: kubernetesCA,
-                ...identities.admin,
-                validityHours: c.certValidityHours,
-                earlyRenewalHours: c.certEarlyRenewalHours,
-                keyAlgorithm: c.keyAlgorithm,
+                connection: connection(first),
+                create: sudoScript("create"),
+                update: sudoScript("update"),
+                stdin: pulumi.secret(
+                    pulumi.all([superAdmin.certPem, superAdmin.privateKeyPem]).apply(([certPem, privateKeyPem]) =>
+                        renderRbacBootstrapScript({
+                            apiserverUrl: localApiserverUrl(first),
+                            caFile: pkiFile(serviceNames.apiserver, "ca.pem"),
+                            superAdmin: { certPem, privateKeyPem },
+                            note: a.etcdRestore ? `after the restore from ${a.etcdRestore.sha256}` : undefined,
+                        }),
+                    ),
+                ),
+                logging: "stdoutAndStderr",
+                addPreviousOutputInEnv: false,
             },
-            child,
-        );
-        const adminKubeconfig = new Kubeconfig(
-            `${name}-admin`,
             {
-                vip: lb.address,
-                vipPort: lb.port,
-                clusterName: c.clusterName,
-                caCertPem: kubernetesCA.certPem,
-                userName: identities.admin.commonName,
-                clientCertPem: admin.certPem,
-                clientKeyPem: admin.privateKeyPem,
+                parent: this,
+                dependsOn: [...running.map(({ node }) => node.apiserver.ready), ...(restore?.done ?? [])],
+                // The bindings live in etcd: destroying the control plane removes them with it.
+                retainOnDelete: true,
             },
-            { parent: this, dependsOn: lbComponent ? [lbComponent.ready] : [] },
         );
+        const kubeconfig = (id: string, cert: ClientCert, userName: string) =>
+            new Kubeconfig(
+                `${name}-${id}`,
+                {
+                    vip: lb.address,
+                    vipPort: lb.port,
+                    clusterName: c.clusterName,
+                    caCertPem: kubernetesCA.certPem,
+                    userName,
+                    clientCertPem: cert.certPem,
+                    clientKeyPem: cert.privateKeyPem,
+                },
+                { parent: this, dependsOn: [rbac, ...(lbComponent ? [lbComponent.ready] : [])] },
+            );
+        const adminKubeconfig = kubeconfig("admin", admin, identities.admin.commonName);
+        // Handed out only after the bootstrap step has bound its group (the step's output is unknown until it ran).
+        const adminContent = pulumi.secret(pulumi.all([rbac.stdout, adminKubeconfig.content]).apply(([, content]) => content));
+        const superAdminKubeconfig = c.exportSuperAdminKubeconfig
+            ? kubeconfig("super-admin", superAdmin, identities.superAdmin.commonName).content
+            : undefined;
 
         const named: [string, pulumi.Output<string>][] = [
             ["kubernetes-ca", kubernetesCA.notAfter],
             ["etcd-ca", etcdCA.notAfter],
             ["front-proxy-ca", frontProxyCA.notAfter],
             ["admin", admin.notAfter],
+            ["super-admin", superAdmin.notAfter],
             ...masters.flatMap((n, i) =>
                 Object.entries(n.certificates).map(
                     ([id, cert]) => [`${c.masters[i].name}/${id}`, cert.notAfter] as [string, pulumi.Output<string>],
@@ -413,12 +471,14 @@ export class ControlPlane extends pulumi.ComponentResource {
             .apply((list) => [...list].sort((x, y) => x.notAfter.localeCompare(y.notAfter) || x.name.localeCompare(y.name)));
         return {
             masters,
+            rbacBootstrap: rbac,
             outputs: {
                 endpoint: pulumi.output(`https://${lb.address}:${lb.port}`),
                 kubernetesCaCertPem: kubernetesCA.certPem,
-                kubernetesCaKeyPem: kubernetesCA.privateKeyPem,
+                kubernetesCaKeyPem: c.exportCaKey ? pulumi.secret(kubernetesCA.privateKeyPem) : undefined,
                 etcdCaCertPem: etcdCA.certPem,
-                adminKubeconfig: adminKubeconfig.content,
+                adminKubeconfig: adminContent,
+                superAdminKubeconfig,
                 certificates,
             },
             kubernetesVersion: `v${c.kubernetesVersion.replace(/^v/, "")}`,

@@ -51,6 +51,12 @@ export function semanticProblems(c: PartialConfig, given: Record<string, unknown
             problems.push(`${key("loadBalancer", "name")}: '${m.name}' is also a master name; choose another`);
         }
     });
+    if (lb?.manage === true && lb.port !== undefined && lb.port < 1024) {
+        problems.push(
+            `${key("loadBalancer", "port")}: ${lb.port} is a privileged port; the load balancer's HAProxy runs as an unprivileged user ` +
+                `without capabilities; use a port of 1024 or above, e.g. 6443 (or manage: false for a load balancer of your own)`,
+        );
+    }
     const { serviceCidr, clusterCidr } = c;
     if (serviceCidr !== undefined && clusterCidr !== undefined && cidrsOverlap(serviceCidr, clusterCidr)) {
         problems.push(

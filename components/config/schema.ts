@@ -290,6 +290,16 @@ export const clusterConfigSchema = z
         keyAlgorithm: z
             .enum(keyAlgorithms, { message: `is not a key algorithm; use one of ${keyAlgorithms.join(", ")}` })
             .default(defaultKeyAlgorithm),
+        /**
+         * Make the Kubernetes CA's private key an output (secret) of the component, for programs that sign their own
+         * client certificates with it. Off by default: the CSR API through the admin kubeconfig needs no CA key.
+         */
+        exportCaKey: bool.default(false),
+        /**
+         * Make the break-glass super-admin kubeconfig (O=system:masters, which RBAC cannot restrict) an output.
+         * Off by default: only the library's RBAC bootstrap step uses it.
+         */
+        exportSuperAdminKubeconfig: bool.default(false),
         /** Check every host's SSH port and host key before any change (fail fast, naming the host). */
         preflight: bool.default(true),
         etcdSnapshots,

@@ -2,7 +2,7 @@
 import { etcdHealthWaitLines, etcdctl, initialCluster, restoredMarker } from "./etcd";
 import { Member, etcdPeerUrl, paths, serviceNames } from "./flags";
 import { stateDir } from "./records";
-import { appliedLines, plainFileBlock, putFileFunction, secretFileBlock, shellQuote, withRevision } from "./scripts";
+import { appliedLines, plainFileBlock, putFileFunction, secretFileBlock, shellQuote, unitFileMode, withRevision } from "./scripts";
 import { sandbox } from "./services";
 
 export interface SnapshotSettings {
@@ -220,8 +220,8 @@ ${
         : `${uploadOff}
 `
 }${put(snapshotTool, "0755", renderSnapshotTool(self, s))}
-${put(`/etc/systemd/system/${snapshotUnits.service}`, "0644", renderSnapshotService(s))}
-${put(`/etc/systemd/system/${snapshotUnits.timer}`, "0644", renderSnapshotTimer(s))}
+${put(`/etc/systemd/system/${snapshotUnits.service}`, unitFileMode, renderSnapshotService(s))}
+${put(`/etc/systemd/system/${snapshotUnits.timer}`, unitFileMode, renderSnapshotTimer(s))}
 systemctl daemon-reload
 systemctl enable --no-reload ${snapshotUnits.timer} >/dev/null 2>&1
 # The same script again (e.g. a new SSH key re-runs every step): the timer keeps its schedule.

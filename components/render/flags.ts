@@ -28,6 +28,24 @@ export const auditPolicyPath = `${serviceDir("kube-apiserver")}/audit-policy.yam
 export const auditLogPath = `${paths.logs}/kube-apiserver/audit.log`;
 export const encryptionConfigPath = `${serviceDir("kube-apiserver")}/encryption-config.yaml`;
 export const authenticationConfigPath = `${serviceDir("kube-apiserver")}/authentication-config.yaml`;
+export const admissionConfigPath = `${serviceDir("kube-apiserver")}/admission-config.yaml`;
+
+/**
+ * TLS 1.2 cipher suites every server of the control plane offers (CIS 1.2.29, etcd the same): ECDHE key exchange
+ * with AES-GCM or ChaCha20-Poly1305 only, for ECDSA and RSA keys (`keyAlgorithm`). TLS 1.3 suites are Go's own and
+ * not configurable; TLS 1.0 and 1.1 are off (`--tls-min-version`).
+ */
+export const tlsCipherSuites = [
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256",
+];
+export const tlsMinVersion = "VersionTLS12";
+/** Terminated Pods kept before the controller manager deletes them (CIS 1.3.1); kube-controller-manager's default. */
+export const terminatedPodGcThreshold = 12500;
 
 /** The control-plane services, by their config keys (`k8scp:apiserver`, ...). */
 export type Component = keyof typeof serviceNames;
@@ -94,6 +112,7 @@ export function etcdFlags(a: { self: Member; clusterName: string }): Flags {
         "quota-backend-bytes": 8589934592,
         "heartbeat-interval": 250,
         "election-timeout": 2500,
+        "cipher-suites": tlsCipherSuites,
     };
 }
 
@@ -107,6 +126,10 @@ export const admissionPlugins = [
     "ValidatingAdmissionWebhook",
     "ResourceQuota",
     "NodeRestriction",
+    // CIS 1.2.3: no Service may set externalIPs (a way to intercept another Service's traffic, CVE-2020-8554).
+    "DenyServiceExternalIPs",
+    // CIS 1.2.9: events per second limited (admission-config.yaml), so that no client floods etcd with events.
+    "EventRateLimit",
 ];
 
 export function apiserverFlags(a: {
@@ -128,11 +151,14 @@ export function apiserverFlags(a: {
         "service-cluster-ip-range": a.serviceCidr,
         "service-node-port-range": "30000-32767",
         "enable-admission-plugins": admissionPlugins,
+        "admission-control-config-file": admissionConfigPath,
         "authorization-mode": ["Node", "RBAC"],
         "allow-privileged": true,
         "client-ca-file": pki("ca.pem"),
         "tls-cert-file": pki("apiserver.pem"),
         "tls-private-key-file": pki("apiserver-key.pem"),
+        "tls-cipher-suites": tlsCipherSuites,
+        "tls-min-version": tlsMinVersion,
         "kubelet-client-certificate": pki("apiserver-kubelet-client.pem"),
         "kubelet-client-key": pki("apiserver-kubelet-client-key.pem"),
         "service-account-issuer": `https://kubernetes.default.svc.${a.clusterDomain}`,
@@ -196,6 +222,9 @@ export function controllerManagerFlags(a: {
         "service-cluster-ip-range": a.serviceCidr,
         "use-service-account-credentials": true,
         controllers: ["*", "bootstrapsigner", "tokencleaner"],
+        "terminated-pod-gc-threshold": terminatedPodGcThreshold,
+        "tls-cipher-suites": tlsCipherSuites,
+        "tls-min-version": tlsMinVersion,
         "leader-elect": true,
         profiling: false,
         v: 2,
@@ -210,6 +239,8 @@ export function schedulerFlags(a: { address: string }): Flags {
         kubeconfig: kc,
         "authentication-kubeconfig": kc,
         "authorization-kubeconfig": kc,
+        "tls-cipher-suites": tlsCipherSuites,
+        "tls-min-version": tlsMinVersion,
         "leader-elect": true,
         profiling: false,
         v: 2,
@@ -229,6 +260,8 @@ const managerSecurityFlags = [
     "kubeconfig",
     "profiling",
     "bind-address",
+    "tls-cipher-suites",
+    "tls-min-version",
 ];
 export const securityFlags: Record<Component, readonly string[]> = {
     etcd: [
@@ -242,6 +275,7 @@ export const securityFlags: Record<Component, readonly string[]> = {
         "peer-key-file",
         "auto-tls",
         "peer-auto-tls",
+        "cipher-suites",
     ],
     apiserver: [
         "authorization-mode",
@@ -251,6 +285,9 @@ export const securityFlags: Record<Component, readonly string[]> = {
         "encryption-provider-config",
         "enable-admission-plugins",
         "disable-admission-plugins",
+        "admission-control-config-file",
+        "tls-cipher-suites",
+        "tls-min-version",
         "insecure-port",
         "kubelet-certificate-authority",
         "tls-cert-file",

@@ -48,12 +48,18 @@ export function usages(kind: "client" | "server" | "both"): string[] {
     return [...base, "server_auth", "client_auth"];
 }
 
-/** RBAC identities (CN = user, O = group) the runbooks name. */
+/**
+ * RBAC identities (CN = user, O = group). The runbooks put the admin and the API server's kubelet client in
+ * `system:masters`, a group no RBAC rule can take anything from; here they are in groups of the library's own, bound
+ * to ClusterRoles by the bootstrap step (render/rbac.ts), as kubeadm does since 1.29. Only the break-glass
+ * super-admin, which the bootstrap step itself uses, is in `system:masters`.
+ */
 export const identities = {
-    admin: { commonName: "admin", organization: "system:masters" },
+    admin: { commonName: "admin", organization: "k8scp:cluster-admins" },
+    superAdmin: { commonName: "k8scp-super-admin", organization: "system:masters" },
     controllerManager: { commonName: "system:kube-controller-manager", organization: "system:kube-controller-manager" },
     scheduler: { commonName: "system:kube-scheduler", organization: "system:kube-scheduler" },
-    apiserverKubeletClient: { commonName: "kube-apiserver-kubelet-client", organization: "system:masters" },
+    apiserverKubeletClient: { commonName: "kube-apiserver-kubelet-client", organization: "k8scp:apiserver-kubelet-client" },
     apiserverEtcdClient: { commonName: "kube-apiserver-etcd-client", organization: "" },
     frontProxyClient: { commonName: "front-proxy-client", organization: "" },
 } as const;

@@ -71,3 +71,27 @@ export function renderAuthenticationConfig(kubernetesVersion: string): string {
         anonymous: { enabled: true, conditions: anonymousPaths.map((p) => ({ path: p })) },
     });
 }
+
+/**
+ * Event rate limits (CIS 1.2.9): for the whole server, per namespace and per user. Generous enough for the control
+ * plane's own events in a burst (a rollout, a failing Deployment), low enough that one client cannot flood etcd.
+ */
+export const eventRateLimits = [
+    { type: "Server", qps: 5000, burst: 20000 },
+    { type: "Namespace", qps: 500, burst: 1000, cacheSize: 5000 },
+    { type: "User", qps: 200, burst: 500, cacheSize: 5000 },
+];
+
+/** The AdmissionConfiguration (`--admission-control-config-file`): the EventRateLimit plugin's limits. */
+export function renderAdmissionConfig(): string {
+    return stringify({
+        apiVersion: "apiserver.config.k8s.io/v1",
+        kind: "AdmissionConfiguration",
+        plugins: [
+            {
+                name: "EventRateLimit",
+                configuration: { apiVersion: "eventratelimit.admission.k8s.io/v1alpha1", kind: "Configuration", limits: eventRateLimits },
+            },
+        ],
+    });
+}

@@ -86,6 +86,9 @@ export function serviceDirs(files: ServiceFile[]): string[] {
     return [...out].sort();
 }
 
+/** Units are root's, readable by root only (CIS 1.1.1-1.1.8: the control plane's "pod specification" files). */
+export const unitFileMode = "0600";
+
 export const sha256 = (s: string | Buffer) => createHash("sha256").update(s).digest("hex");
 
 /** A word for the shell, single-quoted. */
@@ -182,7 +185,7 @@ ${managesUser ? addUser : ""}
 ${createOwned(dirs, s.dataDirs)}
 ${s.binaries.map((b) => `put_bin ${q(b.name)} ${b.sha256}`).join("\n")}
 ${s.files.map((f) => fileBlock(f, s.user)).join("\n")}
-${plainFileBlock({ path: unitPath, content: s.unit, mode: "0644" }, "root")}
+${s.reload ? `unit_before=$(sha256sum "$unit" 2>/dev/null || true)\n` : ""}${plainFileBlock({ path: unitPath, content: s.unit, mode: unitFileMode }, "root")}
 systemctl daemon-reload
 systemctl enable --no-reload "$svc.service" >/dev/null 2>&1
 ${recordLines(
@@ -207,7 +210,13 @@ if [ "$action" = create ] && ${typeof s.bootstrapWithoutWait === "string" ? s.bo
 fi
 ${s.validate ? `${s.validate} || { say "configuration rejected by: ${s.validate}"; exit 5; }` : ""}
 last_log() { journalctl -u "$svc.service" -n 25 --no-pager -o cat >&2 || true; }
-systemctl ${s.reload ? "reload-or-restart" : "restart"} "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }
+${
+    s.reload
+        ? // A reload keeps the running process (its user, sandbox, limits): a changed unit needs a restart to apply.
+          `if [ "$(sha256sum "$unit")" = "$unit_before" ]; then restart=reload-or-restart; else restart=restart; fi
+systemctl "$restart" "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }`
+        : `systemctl restart "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }`
+}
 deadline=$((SECONDS + ${h.timeoutSeconds ?? 180}))
 until ${healthCommand(h)} 2>/dev/null; do
   if [ $SECONDS -ge $deadline ]; then

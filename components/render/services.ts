@@ -5,6 +5,7 @@ import {
     Component,
     ExtraArgs,
     Member,
+    admissionConfigPath,
     auditLogPath,
     auditPolicyPath,
     authenticationConfigPath,
@@ -20,7 +21,7 @@ import {
 } from "./flags";
 import { etcdInitialClusterEnv } from "./etcd";
 import { renderHaproxyConfig } from "./haproxy";
-import { renderAuditPolicy, renderAuthenticationConfig } from "./policy";
+import { renderAdmissionConfig, renderAuditPolicy, renderAuthenticationConfig } from "./policy";
 import { HealthCheck, renderServiceScript } from "./scripts";
 import { renderUnit } from "./systemd";
 
@@ -81,8 +82,9 @@ export const localApiserverUrl = (self: Member) => `https://${self.address}:6443
 export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Component, ServiceSpec<T>> {
     const { self, pem } = a;
     const flags = masterFlags(a);
-    const files = (service: string, list: [string, T, boolean?][]) =>
-        list.map(([f, content, secret]) => ({ path: pkiFile(service, f), content, mode: secret ? "0600" : "0644" }));
+    // Certificates 0600 like the keys (CIS 1.1.20): only the service user reads its own directory anyway.
+    const files = (service: string, list: [string, T][]) =>
+        list.map(([f, content]) => ({ path: pkiFile(service, f), content, mode: "0600" }));
     return {
         etcd: {
             service: svc.etcd,
@@ -92,9 +94,9 @@ export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Compone
             files: files(svc.etcd, [
                 ["etcd-ca.pem", pem.etcdCA],
                 ["etcd-server.pem", pem.etcdServer.certPem],
-                ["etcd-server-key.pem", pem.etcdServer.privateKeyPem, true],
+                ["etcd-server-key.pem", pem.etcdServer.privateKeyPem],
                 ["etcd-peer.pem", pem.etcdPeer.certPem],
-                ["etcd-peer-key.pem", pem.etcdPeer.privateKeyPem, true],
+                ["etcd-peer-key.pem", pem.etcdPeer.privateKeyPem],
             ]),
             dataDirs: [paths.etcdData],
             unitType: "notify",
@@ -117,20 +119,21 @@ export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Compone
                 ...files(svc.apiserver, [
                     ["ca.pem", pem.kubernetesCA.certPem],
                     ["apiserver.pem", pem.apiserver.certPem],
-                    ["apiserver-key.pem", pem.apiserver.privateKeyPem, true],
+                    ["apiserver-key.pem", pem.apiserver.privateKeyPem],
                     ["etcd-ca.pem", pem.etcdCA],
                     ["apiserver-etcd-client.pem", pem.etcdClient.certPem],
-                    ["apiserver-etcd-client-key.pem", pem.etcdClient.privateKeyPem, true],
+                    ["apiserver-etcd-client-key.pem", pem.etcdClient.privateKeyPem],
                     ["apiserver-kubelet-client.pem", pem.kubeletClient.certPem],
-                    ["apiserver-kubelet-client-key.pem", pem.kubeletClient.privateKeyPem, true],
+                    ["apiserver-kubelet-client-key.pem", pem.kubeletClient.privateKeyPem],
                     ["front-proxy-ca.pem", pem.frontProxyCA],
                     ["front-proxy-client.pem", pem.frontProxyClient.certPem],
-                    ["front-proxy-client-key.pem", pem.frontProxyClient.privateKeyPem, true],
+                    ["front-proxy-client-key.pem", pem.frontProxyClient.privateKeyPem],
                     ["sa.pub", pem.serviceAccount.publicKeyPem],
-                    ["sa.key", pem.serviceAccount.privateKeyPem, true],
+                    ["sa.key", pem.serviceAccount.privateKeyPem],
                 ]),
                 { path: auditPolicyPath, content: renderAuditPolicy(), mode: "0644" },
                 { path: authenticationConfigPath, content: renderAuthenticationConfig(a.kubernetesVersion), mode: "0644" },
+                { path: admissionConfigPath, content: renderAdmissionConfig(), mode: "0644" },
                 { path: encryptionConfigPath, content: pem.encryptionConfig, mode: "0600" },
             ],
             dataDirs: [path.dirname(auditLogPath)],
@@ -146,9 +149,9 @@ export function masterServiceSpecs<T>(a: MasterServicesInput<T>): Record<Compone
             files: [
                 ...files(svc.controllerManager, [
                     ["ca.pem", pem.kubernetesCA.certPem],
-                    ["ca-key.pem", pem.kubernetesCA.privateKeyPem, true],
+                    ["ca-key.pem", pem.kubernetesCA.privateKeyPem],
                     ["front-proxy-ca.pem", pem.frontProxyCA],
-                    ["sa.key", pem.serviceAccount.privateKeyPem, true],
+                    ["sa.key", pem.serviceAccount.privateKeyPem],
                 ]),
                 { path: kubeconfigPath(svc.controllerManager), content: a.kubeconfigs.controllerManager, mode: "0600" },
             ],
@@ -194,20 +197,28 @@ export function renderServiceUnit(a: {
 }
 
 export const haproxyConfigPath = "/etc/kubernetes/k8scp-haproxy/haproxy.cfg";
+/** The system user HAProxy runs as (made by the script, removed with it); not the distribution's `haproxy`. */
+export const haproxyUser = "k8scp-haproxy";
 
-/** HAProxy's config and the service script that installs it as `k8scp-haproxy` (distribution haproxy binary). */
+/**
+ * HAProxy's config and the service script that installs it as `k8scp-haproxy` (distribution haproxy binary): as its
+ * own system user with the control plane's sandbox. It binds an unprivileged port (6443 by default; the config check
+ * refuses a managed load balancer on a port below 1024) and needs no capability: it neither chroots nor changes user
+ * (the config has no `chroot`, `user` or `group`). `-Ws` is master-worker mode with systemd notification.
+ */
 export function haproxyService(backends: Member[], port = 6443): { config: string; script: string } {
     const config = renderHaproxyConfig({ port, backends });
     const unit = renderUnit({
         description: "HAProxy load balancer for kube-apiserver (k8scp)",
         exec: "/usr/sbin/haproxy",
         args: ["-Ws", "-f", haproxyConfigPath],
+        user: haproxyUser,
         type: "notify",
-        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed" },
+        serviceExtra: { ExecReload: "/bin/kill -USR2 $MAINPID", KillMode: "mixed", ...sandbox([]) },
     });
     const script = renderServiceScript({
         name: "k8scp-haproxy",
-        user: "root",
+        user: haproxyUser,
         unit,
         binaries: [],
         files: [{ path: haproxyConfigPath, content: config, mode: "0644" }],

@@ -15,6 +15,7 @@ import { repo, run, sleep, until } from "../lib/lab";
 import { installProgram, packedPackage } from "../lib/package";
 import { PulumiCli, updatedCommands } from "../lib/pulumi";
 import { e2eContext } from "../lib/e2e";
+import { clusterCisFailures } from "../lib/cis";
 
 const { tc, skip, step, log, tmp, configFile, readConfig, writeConfig, editConfig, stackEnv, labUp } = e2eContext("e2e");
 /** The command resources an `up --diff` or `preview --diff` output updates, by name, sorted. */
@@ -32,6 +33,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
     try {
         const upOut = await step("pulumi up (deploy)", async () => {
             await pulumi.ok(["stack", "init"]);
+            // The consumer program (test 9) signs its user with the stack's CA key, an opt-in output.
+            editConfig((c) => (c["k8scp:exportCaKey"] = true));
             return pulumi.ok(["up", "--yes", "--skip-preview"], 1_800_000);
         });
         noKeyIn("the output of pulumi up", upOut);
@@ -154,6 +157,40 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             assert.equal(can.stdout.trim(), "no", "the scheduler's identity cannot read Secrets");
             const anon = await cluster.anonymousStatus(path.join(certDir, "ca.pem"), "/api/v1/namespaces/kube-system/secrets");
             assert.match(anon, /^40[13]$/, `an anonymous request is refused: HTTP ${anon}`);
+            // Least privilege: the admin is cluster-admin through a binding the library made, not system:masters.
+            const who = JSON.parse(await cluster.kubectlOk(["auth", "whoami", "-o", "json"])) as {
+                status: { userInfo: { groups: string[] } };
+            };
+            assert.ok(who.status.userInfo.groups.includes("k8scp:cluster-admins"), JSON.stringify(who));
+            assert.ok(!who.status.userInfo.groups.includes("system:masters"), JSON.stringify(who));
+            for (const [name, role] of [
+                ["k8scp:cluster-admins", "cluster-admin"],
+                ["k8scp:apiserver-kubelet-client", "system:kubelet-api-admin"],
+            ])
+                assert.equal((await cluster.kubectlOk(["get", "clusterrolebinding", name, "-o", "jsonpath={.roleRef.name}"])).trim(), role);
+            assert.equal(
+                (
+                    await cluster.kubectl([
+                        "auth",
+                        "can-i",
+                        "get",
+                        "nodes/proxy",
+                        "--as",
+                        "kube-apiserver-kubelet-client",
+                        "--as-group",
+                        "k8scp:apiserver-kubelet-client",
+                    ])
+                ).stdout.trim(),
+                "yes",
+                "the API servers' kubelet client may use the kubelet API",
+            );
+            // HAProxy on the load balancer runs as its own user, sandboxed.
+            assert.deepEqual([...new Set((await lab.sshOk(lab.vip, "ps -o user= -C haproxy")).trim().split(/\s+/))], ["k8scp-haproxy"]);
+            assert.equal((await lab.sshOk(lab.vip, "systemctl show -p NoNewPrivileges --value k8scp-haproxy")).trim(), "yes");
+        });
+
+        await t.test("5b. CIS Kubernetes Benchmark: every row the README marks met holds on every master", async () => {
+            assert.deepEqual(await clusterCisFailures(cluster), []);
         });
 
         await t.test("6. Pulumi: no-op runs change and restart nothing; one flag rolls the schedulers; no key leaks", async () => {
@@ -202,7 +239,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             log(
                 `scheduler restarts (s): ${started.map((x, i) => `${masters[i].name} ${x.toFixed(2)} healthy ${healthy[i].toFixed(2)}`).join("; ")}`,
             );
-            for (const m of masters) assert.match(await lab.sshOk(m.address, "cat /etc/systemd/system/kube-scheduler.service"), /--v=3/);
+            for (const m of masters)
+                assert.match(await lab.sshOk(m.address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"), /--v=3/);
             await pulumi.ok(["preview", "--expect-no-changes"]);
             for (const text of await pulumi.stateTexts()) noKeyIn("the state", text);
             noKeyIn("pulumi up", rolled);
@@ -225,7 +263,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             assert.match(out, /10\.213\.0\.12|n2/, out);
             assert.match(out, /host key/i, out);
             assert.match(
-                await lab.sshOk(masters[1].address, "cat /etc/systemd/system/kube-scheduler.service"),
+                await lab.sshOk(masters[1].address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"),
                 /--v=3/,
                 "n2 was not touched",
             );
@@ -244,7 +282,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             }
             assert.match(downOut, /n3 \(10\.213\.0\.13:22\)/, downOut);
             assert.match(
-                await lab.sshOk(masters[0].address, "cat /etc/systemd/system/kube-scheduler.service"),
+                await lab.sshOk(masters[0].address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"),
                 /--v=3/,
                 "n1 was not touched",
             );
@@ -254,7 +292,8 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
             );
             const converged = await pulumi.ok(["up", "--yes", "--skip-preview", "--diff"]);
             assert.deepEqual(updatedCommands(converged), ["k8s-n1-scheduler", "k8s-n2-scheduler", "k8s-n3-scheduler"], converged);
-            for (const m of masters) assert.match(await lab.sshOk(m.address, "cat /etc/systemd/system/kube-scheduler.service"), /--v=4/);
+            for (const m of masters)
+                assert.match(await lab.sshOk(m.address, "sudo -n cat /etc/systemd/system/kube-scheduler.service"), /--v=4/);
             await pulumi.ok(["preview", "--expect-no-changes"]);
             // Pulumi touched only the schedulers (above). etcd and the apiservers never restarted; a controller-manager
             // may restart by itself while a master is cut off (it exits when it cannot renew its lease, and systemd
@@ -297,7 +336,7 @@ test("e2e: pulumi up of 3 masters + LB on the lab, proven like the runbooks", { 
                 assert.match(preview, /kube-controller-manager: .*kube-controller-manager.service: (inactive|failed)/);
                 assert.match(preview, /kubeconfig: FAILED/);
                 await pulumi.ok(["up", "--yes", "--skip-preview"]);
-                assert.doesNotMatch(await lab.sshOk(masters[0].address, `cat ${unitPath}`), /EDITED_BY_HAND/);
+                assert.doesNotMatch(await lab.sshOk(masters[0].address, `sudo -n cat ${unitPath}`), /EDITED_BY_HAND/);
                 assert.equal((await lab.sshOk(masters[1].address, "systemctl is-active kube-controller-manager")).trim(), "active");
                 assert.doesNotMatch(
                     await lab.sshOk(masters[2].address, "sudo -n cat /etc/kubernetes/kube-scheduler/kubeconfig"),

@@ -56,7 +56,9 @@ test(
                 .map((l) => l.split(" ")[2].replace(/:6443$/, ""))
                 .sort();
         const unitFlag = async (m: Member, unit: string, flag: string) =>
-            /--([\w-]+)=(\S+)/.exec((await lab.sshOk(m.address, `systemctl cat ${unit} | grep -o -- '--${flag}=[^ ]*'`)).trim())?.[2];
+            /--([\w-]+)=(\S+)/.exec(
+                (await lab.sshOk(m.address, `sudo -n systemctl cat ${unit} | grep -o -- '--${flag}=[^ ]*'`)).trim(),
+            )?.[2];
         const apiserverIpSans = async (m: Member) =>
             new X509Certificate(
                 await lab.sshOk(m.address, `sudo -n cat ${pkiFile(serviceNames.apiserver, "apiserver.pem")}`),

@@ -225,7 +225,7 @@ test(
             assert.notEqual(r.status, 0, "pulumi up was not interrupted");
             await recover(name, signal === "SIGKILL");
             for (const m of [n1, n2, n3])
-                assert.match(await lab.sshOk(m.address, `systemctl cat ${unit}`), new RegExp(`--v=${v}\\b`), `${m.name}'s ${unit}`);
+                assert.match(await lab.sshOk(m.address, `sudo -n systemctl cat ${unit}`), new RegExp(`--v=${v}\\b`), `${m.name}'s ${unit}`);
             await converged([n1, n2, n3]);
         };
         /** A scale-up 3 -> 4 interrupted right after n4 was added as a member (before it started); the next up starts it. */

@@ -87,7 +87,7 @@ test("upstream mode: the official plugin's SSH behaviour on default-sshd hosts",
             const preview = await pulumi.ok(["preview", "--diff"]);
             assert.deepEqual(updatedCommands(preview), ["k8s-n2-scheduler"], preview);
             await pulumi.ok(["up", "--yes", "--skip-preview"]);
-            assert.doesNotMatch(await lab.sshOk(masters[1].address, `cat ${unitPath}`), /EDITED_BY_HAND/);
+            assert.doesNotMatch(await lab.sshOk(masters[1].address, `sudo -n cat ${unitPath}`), /EDITED_BY_HAND/);
             await pulumi.ok(["preview", "--expect-no-changes"]);
             await cluster.servicesActiveAsOwnUsers();
         });

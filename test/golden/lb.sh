@@ -4,10 +4,10 @@ set -euo pipefail
 umask 022
 action="${1:-create}"
 svc='k8scp-haproxy'
-user='root'
+user='k8scp-haproxy'
 unit='/etc/systemd/system/k8scp-haproxy.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=d0111e143e17c094c20f6a3969b0bc8ef9af501017a687db7db98085df75d329
+revision=bdc586014cc9b3a1e9b9e4cca5c9eac8fc579eb2a45e448e49553560469ed07f
 applied='/var/lib/k8scp/k8scp-haproxy.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -20,6 +20,7 @@ if [ "$action" = delete ]; then
 
   rm -f /var/lib/k8scp/k8scp-haproxy.service.sums /var/lib/k8scp/k8scp-haproxy.service.sums.stat /var/lib/k8scp/k8scp-haproxy.service.repair
   rm -rf '/etc/kubernetes/k8scp-haproxy'
+  if id -u "$user" >/dev/null 2>&1; then pkill -KILL -u "$user" 2>/dev/null || true; userdel "$user" 2>/dev/null || true; fi
   rmdir --ignore-fail-on-non-empty '/etc/kubernetes' '/var/log/kubernetes' 2>/dev/null || true
   say "removed"
   exit 0
@@ -40,11 +41,11 @@ put_bin() { # name sha256
 }
 
 [ -x '/usr/sbin/haproxy' ] || { say "/usr/sbin/haproxy is missing on this host; install it first (Debian: apt-get install haproxy)"; exit 4; }
-
+id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
 install -d -m 0755 -o root -g root '/etc/kubernetes'
 install -d -m 0700 -o "$user" -g "$user" '/etc/kubernetes/k8scp-haproxy'
 
-put_file '/etc/kubernetes/k8scp-haproxy/haproxy.cfg' 0644 'root' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/k8scp-haproxy/haproxy.cfg' 0644 'k8scp-haproxy' <<'K8SCP_EOF'
 IyBrOHNjcDoga3ViZS1hcGlzZXJ2ZXIgbG9hZCBiYWxhbmNlciAobWFuYWdlZCBieSBQdWx1bWk7
 IGVkaXRzIGFyZSBvdmVyd3JpdHRlbikKZ2xvYmFsCiAgICBsb2cgc3Rkb3V0IGZvcm1hdCByYXcg
 bG9jYWwwIGluZm8KICAgIG1heGNvbm4gNDA5NgpkZWZhdWx0cwogICAgbW9kZSB0Y3AKICAgIGxv
@@ -59,7 +60,8 @@ ICBzZXJ2ZXIgbjIgMTAuMjEzLjAuMTI6NjQ0MyBjaGVjayBjaGVjay1zc2wgdmVyaWZ5IG5vbmUg
 aW50ZXIgMXMgZmFsbCAyIHJpc2UgMgogICAgc2VydmVyIG4zIDEwLjIxMy4wLjEzOjY0NDMgY2hl
 Y2sgY2hlY2stc3NsIHZlcmlmeSBub25lIGludGVyIDFzIGZhbGwgMiByaXNlIDIK
 K8SCP_EOF
-put_file '/etc/systemd/system/k8scp-haproxy.service' 0644 'root' text <<'K8SCP_TEXT'
+unit_before=$(sha256sum "$unit" 2>/dev/null || true)
+put_file '/etc/systemd/system/k8scp-haproxy.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=HAProxy load balancer for kube-apiserver (k8scp)
 After=network-online.target
@@ -67,6 +69,8 @@ Wants=network-online.target
 
 [Service]
 Type=notify
+User=k8scp-haproxy
+Group=k8scp-haproxy
 ExecStart=/usr/sbin/haproxy \
   -Ws \
   -f \
@@ -77,6 +81,25 @@ LimitNOFILE=65536
 TimeoutStartSec=120
 ExecReload=/bin/kill -USR2 $MAINPID
 KillMode=mixed
+NoNewPrivileges=yes
+CapabilityBoundingSet=
+AmbientCapabilities=
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+PrivateDevices=yes
+ProtectKernelTunables=yes
+ProtectKernelModules=yes
+ProtectKernelLogs=yes
+ProtectControlGroups=yes
+ProtectClock=yes
+ProtectHostname=yes
+RestrictSUIDSGID=yes
+RestrictRealtime=yes
+RestrictNamespaces=yes
+LockPersonality=yes
+RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
+SystemCallArchitectures=native
 
 [Install]
 WantedBy=multi-user.target
@@ -102,7 +125,8 @@ if [ "$action" = create ] && false; then
 fi
 haproxy -c -q -f /etc/kubernetes/k8scp-haproxy/haproxy.cfg || { say "configuration rejected by: haproxy -c -q -f /etc/kubernetes/k8scp-haproxy/haproxy.cfg"; exit 5; }
 last_log() { journalctl -u "$svc.service" -n 25 --no-pager -o cat >&2 || true; }
-systemctl reload-or-restart "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }
+if [ "$(sha256sum "$unit")" = "$unit_before" ]; then restart=reload-or-restart; else restart=restart; fi
+systemctl "$restart" "$svc.service" || { say "did not start; last log lines:"; last_log; exit 1; }
 deadline=$((SECONDS + 30))
 until timeout 3 bash -c '</dev/tcp/127.0.0.1/6443' 2>/dev/null; do
   if [ $SECONDS -ge $deadline ]; then

@@ -1,6 +1,6 @@
 #!/bin/bash
 # k8scp: kube-apiserver (managed by Pulumi; edits are overwritten)
-# files revision: eedba68c30652f2fb9432c1554b76e989c38a3be10451e7c470be05667966d5b
+# files revision: 2d0769f23f944839d1569180c453208b7b875c3a59d06e3d81cd4a5482e3ecb2
 set -euo pipefail
 umask 022
 action="${1:-create}"
@@ -8,7 +8,7 @@ svc='kube-apiserver'
 user='kube-apiserver'
 unit='/etc/systemd/system/kube-apiserver.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=c6629e018316b06364eba6946413dc5eb514017de9504bf6d82e22279553b79d
+revision=ec8d4d7243992725fb01b8788b8f2db99e5661130450124efbfea624cf492917
 applied='/var/lib/k8scp/kube-apiserver.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -44,7 +44,7 @@ put_bin() { # name sha256
 install -d -m 0755 -o root -g root '/etc/kubernetes'
 put_bin 'kube-apiserver' 0cb59e702ce30bde70a6109aef1414ec1e820446b586639ac21b8b9227fba4ad
 
-put_file '/etc/systemd/system/kube-apiserver.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/kube-apiserver.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=Kubernetes API server
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/
@@ -56,6 +56,7 @@ Type=notify
 User=kube-apiserver
 Group=kube-apiserver
 ExecStart=/usr/local/bin/kube-apiserver \
+  --admission-control-config-file=/etc/kubernetes/kube-apiserver/admission-config.yaml \
   --advertise-address=10.213.0.11 \
   --allow-privileged=true \
   --apiserver-count=3 \
@@ -68,7 +69,7 @@ ExecStart=/usr/local/bin/kube-apiserver \
   --authorization-mode=Node,RBAC \
   --bind-address=10.213.0.11 \
   --client-ca-file=/etc/kubernetes/kube-apiserver/pki/ca.pem \
-  --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,NodeRestriction \
+  --enable-admission-plugins=NamespaceLifecycle,LimitRanger,ServiceAccount,DefaultStorageClass,DefaultTolerationSeconds,MutatingAdmissionWebhook,ValidatingAdmissionWebhook,ResourceQuota,NodeRestriction,DenyServiceExternalIPs,EventRateLimit \
   --enable-aggregator-routing=true \
   --encryption-provider-config=/etc/kubernetes/kube-apiserver/encryption-config.yaml \
   --endpoint-reconciler-type=lease \
@@ -96,6 +97,8 @@ ExecStart=/usr/local/bin/kube-apiserver \
   --shutdown-delay-duration=5s \
   --shutdown-send-retry-after=true \
   --tls-cert-file=/etc/kubernetes/kube-apiserver/pki/apiserver.pem \
+  --tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 \
+  --tls-min-version=VersionTLS12 \
   --tls-private-key-file=/etc/kubernetes/kube-apiserver/pki/apiserver-key.pem \
   --v=2
 Restart=always

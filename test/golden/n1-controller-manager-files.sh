@@ -29,7 +29,7 @@ id -u "$user" >/dev/null 2>&1 || useradd --system --user-group --no-create-home 
 install -d -m 0755 -o root -g root '/etc/kubernetes'
 install -d -m 0700 -o "$user" -g "$user" '/etc/kubernetes/kube-controller-manager'
 install -d -m 0700 -o "$user" -g "$user" '/etc/kubernetes/kube-controller-manager/pki'
-put_file '/etc/kubernetes/kube-controller-manager/pki/ca.pem' 0644 'kube-controller-manager' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/kube-controller-manager/pki/ca.pem' 0600 'kube-controller-manager' <<'K8SCP_EOF'
 LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkZBS0UwY2VydDByZWYwa3ViZXJuZXRlczBjYTBj
 ZXJ0MEZPUjBHT0xERU4wRklMRVMwTk9UMEEwS0VZCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K
 
@@ -39,7 +39,7 @@ LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCkZBS0Uwa2V5MHJlZjBrdWJlcm5ldGVzMGNh
 MGtleTBGT1IwR09MREVOMEZJTEVTME5PVDBBMEtFWQotLS0tLUVORCBFQyBQUklWQVRFIEtFWS0t
 LS0tCg==
 K8SCP_EOF
-put_file '/etc/kubernetes/kube-controller-manager/pki/front-proxy-ca.pem' 0644 'kube-controller-manager' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/kube-controller-manager/pki/front-proxy-ca.pem' 0600 'kube-controller-manager' <<'K8SCP_EOF'
 LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkZBS0UwY2VydDByZWYwZnJvbnQwcHJveHkwY2Ew
 Y2VydDBGT1IwR09MREVOMEZJTEVTME5PVDBBMEtFWQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0t
 Cg==

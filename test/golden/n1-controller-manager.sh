@@ -1,6 +1,6 @@
 #!/bin/bash
 # k8scp: kube-controller-manager (managed by Pulumi; edits are overwritten)
-# files revision: 38a29a70f486c77aecbe073e33e759b4888a9c583d0d2ddf01eea895838d666d
+# files revision: 800bef3747e4ced2c8283f1b5439db07ffb0364993d2ea129089c737857a3ad1
 set -euo pipefail
 umask 022
 action="${1:-create}"
@@ -8,7 +8,7 @@ svc='kube-controller-manager'
 user='kube-controller-manager'
 unit='/etc/systemd/system/kube-controller-manager.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=380a755ee32d9f377bd605f238d601560b4d97adf4dab236af430cd792109d27
+revision=d6631049cf8822047820641388d6326ccecf9691b68403d62fad9973b31d8940
 applied='/var/lib/k8scp/kube-controller-manager.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -44,7 +44,7 @@ put_bin() { # name sha256
 install -d -m 0755 -o root -g root '/etc/kubernetes'
 put_bin 'kube-controller-manager' bdcc3e2725a33ca8b32bf24a41e77933846f3ef4eb96253684dc3152d876f4c4
 
-put_file '/etc/systemd/system/kube-controller-manager.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/kube-controller-manager.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=Kubernetes controller manager
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/
@@ -75,6 +75,9 @@ ExecStart=/usr/local/bin/kube-controller-manager \
   --secure-port=10257 \
   --service-account-private-key-file=/etc/kubernetes/kube-controller-manager/pki/sa.key \
   --service-cluster-ip-range=10.68.0.0/16 \
+  --terminated-pod-gc-threshold=12500 \
+  --tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 \
+  --tls-min-version=VersionTLS12 \
   --use-service-account-credentials=true \
   --v=2
 Restart=always

@@ -31,11 +31,11 @@ install -d -m 0755 -o root -g root '/etc/kubernetes'
 install -d -m 0700 -o "$user" -g "$user" '/etc/kubernetes/etcd'
 install -d -m 0700 -o "$user" -g "$user" '/etc/kubernetes/etcd/pki'
 install -d -m 0700 -o "$user" -g "$user" '/var/lib/etcd'
-put_file '/etc/kubernetes/etcd/pki/etcd-ca.pem' 0644 'etcd' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/etcd/pki/etcd-ca.pem' 0600 'etcd' <<'K8SCP_EOF'
 LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkZBS0UwY2VydDByZWYwZXRjZDBjYTBjZXJ0MEZP
 UjBHT0xERU4wRklMRVMwTk9UMEEwS0VZCi0tLS0tRU5EIENFUlRJRklDQVRFLS0tLS0K
 K8SCP_EOF
-put_file '/etc/kubernetes/etcd/pki/etcd-server.pem' 0644 'etcd' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/etcd/pki/etcd-server.pem' 0600 'etcd' <<'K8SCP_EOF'
 LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkZBS0UwY2VydDByZWYwbjEwZXRjZDBzZXJ2ZXIw
 Y2VydDBGT1IwR09MREVOMEZJTEVTME5PVDBBMEtFWQotLS0tLUVORCBDRVJUSUZJQ0FURS0tLS0t
 Cg==
@@ -45,7 +45,7 @@ LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCkZBS0Uwa2V5MHJlZjBuMTBldGNkMHNlcnZl
 cjBrZXkwRk9SMEdPTERFTjBGSUxFUzBOT1QwQTBLRVkKLS0tLS1FTkQgRUMgUFJJVkFURSBLRVkt
 LS0tLQo=
 K8SCP_EOF
-put_file '/etc/kubernetes/etcd/pki/etcd-peer.pem' 0644 'etcd' <<'K8SCP_EOF'
+put_file '/etc/kubernetes/etcd/pki/etcd-peer.pem' 0600 'etcd' <<'K8SCP_EOF'
 LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCkZBS0UwY2VydDByZWYwbjEwZXRjZDBwZWVyMGNl
 cnQwRk9SMEdPTERFTjBGSUxFUzBOT1QwQTBLRVkKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=
 

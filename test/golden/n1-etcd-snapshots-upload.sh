@@ -4,7 +4,7 @@ set -euo pipefail
 action="${1:-create}"
 enabled=yes
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-revision=15335af8c629dafbe0031d427b0f28a4542434b13a8f0873008c22710a9ffa03
+revision=1a790a65275cbf6c28918619020592e6e40b5632571ba4da85f1872530b260d1
 applied='/var/lib/k8scp/etcd-snapshot.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -89,7 +89,7 @@ uploaded) cat '/var/lib/etcd-snapshots/.k8scp-uploaded' 2>/dev/null || true ;;
 *) echo "usage: $0 save|list|newest|uploaded" >&2; exit 2 ;;
 esac
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot (k8scp)
 After=etcd.service
@@ -121,7 +121,7 @@ LockPersonality=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 SystemCallArchitectures=native
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.timer' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.timer' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot every 1h (k8scp)
 

@@ -4,7 +4,7 @@ set -euo pipefail
 action="${1:-create}"
 enabled=yes
 say() { echo "[k8scp] etcd-snapshot@$(hostname): $*" >&2; }
-revision=1d678cae8a03913450c0805220e9e011d46b407f4e9818e2547c296cfee5b252
+revision=8c5228dce57046bedcc830cccf4f2ee1fed32f688dfadd3031241b27ba1584eb
 applied='/var/lib/k8scp/etcd-snapshot.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -69,7 +69,7 @@ uploaded) cat '/var/lib/etcd-snapshots/.k8scp-uploaded' 2>/dev/null || true ;;
 *) echo "usage: $0 save|list|newest|uploaded" >&2; exit 2 ;;
 esac
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot (k8scp)
 After=etcd.service
@@ -100,7 +100,7 @@ LockPersonality=yes
 RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX AF_NETLINK
 SystemCallArchitectures=native
 K8SCP_TEXT
-put_file '/etc/systemd/system/etcd-snapshot.timer' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd-snapshot.timer' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd snapshot every 1h (k8scp)
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # k8scp: etcd (managed by Pulumi; edits are overwritten)
-# files revision: 2cf5d494f60d2bb52ba4c62916f4d9ff4f29f65717babfd3635cc5966a53da23
+# files revision: c228ac12918dbf018836b5805e027c2f197c8e343d2cbf3d0cf84972d728fdfd
 set -euo pipefail
 umask 022
 action="${1:-create}"
@@ -8,7 +8,7 @@ svc='etcd'
 user='etcd'
 unit='/etc/systemd/system/etcd.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=11748ad416166015a262fcbf1169da22b428cda2cc31e96004136c43c0c493b7
+revision=b5874b88d46300231483b5153158a97010c25b2c7fba3dee8ba51e1f055ff493
 applied='/var/lib/k8scp/etcd.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -48,7 +48,7 @@ put_bin 'etcd' 544c3620c3732f069dc88831e1e57f84d875998ddc3b050c2e5ea8a40b0bb36f
 put_bin 'etcdctl' 19690c7febcc7c9e0d8b15a4a0156ee668b2cbfba3c28cc4848e04cb86b980db
 put_bin 'etcdutl' 464df0d46daad96daace7c4c29ecf04d7f21ead4dd1d858ef0594eeda4f7d80e
 
-put_file '/etc/systemd/system/etcd.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/etcd.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=etcd key-value store (Kubernetes backing store)
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/
@@ -65,6 +65,7 @@ ExecStart=/usr/local/bin/etcd \
   --auto-compaction-mode=periodic \
   --auto-compaction-retention=1h \
   --cert-file=/etc/kubernetes/etcd/pki/etcd-server.pem \
+  --cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 \
   --client-cert-auth=true \
   --data-dir=/var/lib/etcd \
   --election-timeout=2500 \

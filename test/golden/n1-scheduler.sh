@@ -8,7 +8,7 @@ svc='kube-scheduler'
 user='kube-scheduler'
 unit='/etc/systemd/system/kube-scheduler.service'
 say() { echo "[k8scp] $svc@$(hostname): $*" >&2; }
-revision=9e6eb94bf0cd9579a92d8b4fe5c3965309bfa1d59624fc60dd2533bca137a3bc
+revision=0223a5c4e98ccd776ce12cc5a7138ca984523ca0722dc07cfc11e7512a31d3ec
 applied='/var/lib/k8scp/kube-scheduler.applied'
 applied_same() { [ -f "$applied" ] && [ "$(cat "$applied")" = "$revision" ] && "$@"; }
 applied_record() { install -d -m 0755 -o root -g root /var/lib/k8scp; echo "$revision" > "$applied"; }
@@ -44,7 +44,7 @@ put_bin() { # name sha256
 install -d -m 0755 -o root -g root '/etc/kubernetes'
 put_bin 'kube-scheduler' feaf335764c753b02cec374303de5546c86588ad505773831782d60c0304da6b
 
-put_file '/etc/systemd/system/kube-scheduler.service' 0644 'root' text <<'K8SCP_TEXT'
+put_file '/etc/systemd/system/kube-scheduler.service' 0600 'root' text <<'K8SCP_TEXT'
 [Unit]
 Description=Kubernetes scheduler
 Documentation=https://kubernetes.io/docs/reference/command-line-tools-reference/
@@ -63,6 +63,8 @@ ExecStart=/usr/local/bin/kube-scheduler \
   --leader-elect=true \
   --profiling=false \
   --secure-port=10259 \
+  --tls-cipher-suites=TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256 \
+  --tls-min-version=VersionTLS12 \
   --v=2
 Restart=always
 RestartSec=5

@@ -282,7 +282,7 @@ export class Cluster {
         if (!lb) return;
         const r = await this.lab.ssh(
             this.lab.vip,
-            "test ! -e /etc/systemd/system/k8scp-haproxy.service && test ! -e /etc/kubernetes/k8scp-haproxy && ! pgrep -x haproxy >/dev/null",
+            "test ! -e /etc/systemd/system/k8scp-haproxy.service && test ! -e /etc/kubernetes/k8scp-haproxy && ! pgrep -x haproxy >/dev/null && ! id -u k8scp-haproxy >/dev/null 2>&1",
         );
         assert.equal(r.status, 0, "HAProxy unit, config or process left on lb");
     }

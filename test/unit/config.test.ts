@@ -58,6 +58,9 @@ test("a valid config gets the runbooks' defaults", () => {
     assert.equal(c.masters[0].sshPort, 22);
     assert.equal(c.certValidityHours, 8760);
     assert.deepEqual(c.scheduler.extraArgs, {});
+    // Neither the CA key nor the break-glass kubeconfig is an output unless asked for.
+    assert.equal(c.exportCaKey, false);
+    assert.equal(c.exportSuperAdminKubeconfig, false);
 });
 
 // Each mutation of a valid config, and exactly the lines a user gets for it.
@@ -240,6 +243,32 @@ const cases: [string, (c: Raw) => void, string[]][] = [
             "k8scp:allowSecurityOverrides[3]: expected a string, got the number 3; set it as a string: pulumi config set --path --type string 'k8scp:allowSecurityOverrides[3]' 3",
             "k8scp:allowSecurityOverrides[0]: 'apiserver.anonymus-auth' is not a security flag of kube-apiserver; did you mean apiserver.anonymous-auth?",
             "k8scp:allowSecurityOverrides[1]: 'scheduler.v' is not a security flag of kube-scheduler; extraArgs may set it without opting in; remove it",
+        ],
+    ],
+    [
+        "the TLS suites, the TLS version and the admission config changed without opting in (CIS 1.2.9, 1.2.29)",
+        (c) => (
+            (c.apiserver = {
+                extraArgs: {
+                    "tls-cipher-suites": "TLS_RSA_WITH_AES_128_CBC_SHA",
+                    "tls-min-version": "VersionTLS10",
+                    "admission-control-config-file": "/tmp/a.yaml",
+                },
+            }),
+            (c.etcd = { extraArgs: { "cipher-suites": "TLS_RSA_WITH_AES_128_CBC_SHA" } })
+        ),
+        [
+            "k8scp:etcd.extraArgs.cipher-suites: 'TLS_RSA_WITH_AES_128_CBC_SHA' overrides a security flag of etcd, which the library sets to 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256'; remove it (pulumi config rm --path k8scp:etcd.extraArgs.cipher-suites), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' etcd.cipher-suites",
+            "k8scp:apiserver.extraArgs.tls-cipher-suites: 'TLS_RSA_WITH_AES_128_CBC_SHA' overrides a security flag of kube-apiserver, which the library sets to 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.tls-cipher-suites), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.tls-cipher-suites",
+            "k8scp:apiserver.extraArgs.tls-min-version: 'VersionTLS10' overrides a security flag of kube-apiserver, which the library sets to 'VersionTLS12'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.tls-min-version), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.tls-min-version",
+            "k8scp:apiserver.extraArgs.admission-control-config-file: '/tmp/a.yaml' overrides a security flag of kube-apiserver, which the library sets to '/etc/kubernetes/kube-apiserver/admission-config.yaml'; remove it (pulumi config rm --path k8scp:apiserver.extraArgs.admission-control-config-file), or accept the risk by naming it in k8scp:allowSecurityOverrides: pulumi config set --path 'k8scp:allowSecurityOverrides[0]' apiserver.admission-control-config-file",
+        ],
+    ],
+    [
+        "a managed load balancer on a privileged port (HAProxy runs without capabilities)",
+        (c) => ((c.loadBalancer as Record<string, unknown>).port = 443),
+        [
+            "k8scp:loadBalancer.port: 443 is a privileged port; the load balancer's HAProxy runs as an unprivileged user without capabilities; use a port of 1024 or above, e.g. 6443 (or manage: false for a load balancer of your own)",
         ],
     ],
     [

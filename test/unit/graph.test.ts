@@ -69,7 +69,8 @@ const binDir = fs.mkdtempSync(path.join(os.tmpdir(), "k8scp-bin-"));
 for (const b of ["etcd", "etcdctl", "etcdutl", "kube-apiserver", "kube-controller-manager", "kube-scheduler"])
     fs.writeFileSync(path.join(binDir, b), `fake ${b}`);
 
-const config = (schedulerArgs: Record<string, string> = {}) => validateConfig({ ...labConfig(), scheduler: { extraArgs: schedulerArgs } });
+const config = (schedulerArgs: Record<string, string> = {}, extra: Record<string, unknown> = {}) =>
+    validateConfig({ ...labConfig(), scheduler: { extraArgs: schedulerArgs }, ...extra });
 
 const settle = <T>(o: pulumi.Output<T>) => new Promise<T>((resolve) => o.apply(resolve));
 const wait = () => new Promise((r) => setTimeout(r, 200));
@@ -81,10 +82,18 @@ const firstInstall = () => {
     return { n1: host, n2: host, n3: host };
 };
 
-async function build(prefix: "a" | "b" | "c", schedulerArgs?: Record<string, string>, observed?: Assessment["observed"]) {
+async function build(
+    prefix: "a" | "b" | "c" | "d",
+    schedulerArgs?: Record<string, string>,
+    observed?: Assessment["observed"],
+    extra?: Record<string, unknown>,
+) {
     const cp = await ControlPlane.create(
         prefix,
-        { config: labConfig(), assess: fixedAssessment({ config: config(schedulerArgs), sshPrivateKey: "SSH-KEY", binDir, observed }) },
+        {
+            config: labConfig(),
+            assess: fixedAssessment({ config: config(schedulerArgs, extra), sshPrivateKey: "SSH-KEY", binDir, observed }),
+        },
         { transformations: [capture] },
     );
     await settle(cp.certificates);
@@ -118,7 +127,7 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
 
     await t.test("every key is ECDSA P-256 by default and keeps its algorithm when the setting changes", () => {
         const keys = ra.filter((r) => r.type === "tls:index/privateKey:PrivateKey");
-        assert.equal(keys.length, 3 + 3 * 8 + 1 + 1, "3 CAs, 8 leaves a master, the admin, the service-account key");
+        assert.equal(keys.length, 3 + 3 * 8 + 2 + 1, "3 CAs, 8 leaves a master, the admin and super-admin, the service-account key");
         for (const k of keys) {
             assert.deepEqual(k.inputs, { algorithm: "ECDSA", ecdsaCurve: "P256" }, k.name);
             assert.deepEqual(ignored.get(k.name), ["algorithm", "rsaBits", "ecdsaCurve"], `${k.name}: an existing key is kept`);
@@ -145,7 +154,19 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
                 ipAddresses: string[];
                 dnsNames: string[];
             };
-        assert.deepEqual(csr("admin").subject, { commonName: "admin", organization: "system:masters" });
+        // Only the break-glass super-admin is in system:masters; admin and the kubelet client get RBAC bindings.
+        assert.deepEqual(csr("admin").subject, { commonName: "admin", organization: "k8scp:cluster-admins" });
+        assert.deepEqual(csr("super-admin").subject, { commonName: "k8scp-super-admin", organization: "system:masters" });
+        for (const n of ["n1", "n2", "n3"])
+            assert.deepEqual(csr(`${n}-apiserver-kubelet-client`).subject, {
+                commonName: "kube-apiserver-kubelet-client",
+                organization: "k8scp:apiserver-kubelet-client",
+            });
+        const masters = ra.filter((r) => (r.inputs.subject as { organization?: string } | undefined)?.organization === "system:masters");
+        assert.deepEqual(
+            masters.map((r) => strip(r.name)),
+            ["super-admin-csr"],
+        );
         assert.equal(csr("n2-scheduler").subject.commonName, "system:kube-scheduler");
         assert.equal(csr("n2-controller-manager").subject.organization, "system:kube-controller-manager");
         assert.ok(csr("n1-apiserver").ipAddresses.includes("10.68.0.1"));
@@ -156,7 +177,8 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
 
     await t.test("keys and kubeconfigs are secrets", async () => {
         assert.ok(await pulumi.isSecret(a.adminKubeconfig));
-        assert.ok(await pulumi.isSecret(a.kubernetesCaKeyPem));
+        assert.equal(a.kubernetesCaKeyPem, undefined, "the CA key is no output unless k8scp:exportCaKey is set");
+        assert.equal(a.superAdminKubeconfig, undefined, "the super-admin kubeconfig is no output unless opted in");
         assert.ok(!(await pulumi.isSecret(a.kubernetesCaCertPem)));
         for (const m of a.masters) {
             for (const s of [m.etcd, m.apiserver, m.controllerManager, m.scheduler]) {
@@ -181,6 +203,23 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
             if (c.inputs.update !== undefined || c.inputs.delete !== undefined)
                 assert.equal(c.inputs.addPreviousOutputInEnv, false, `${c.name}: addPreviousOutputInEnv false`);
         }
+    });
+
+    await t.test("RBAC bootstrap: after every API server, with the super-admin on a secret stdin; admin handed out after it", async () => {
+        const rbac = ra.find((r) => r.name === "a-rbac-bootstrap");
+        assert.ok(rbac, "the RBAC bootstrap step is registered");
+        assert.deepEqual([...(dependsOn.get("a-rbac-bootstrap") ?? [])].sort(), ["a-n1-apiserver", "a-n2-apiserver", "a-n3-apiserver"]);
+        assert.ok(
+            dependsOn.get("a-admin")?.includes("a-rbac-bootstrap"),
+            `admin kubeconfig after the bootstrap: ${dependsOn.get("a-admin")}`,
+        );
+        const step = a.rbacBootstrap!;
+        assert.ok(await pulumi.isSecret(step.stdin), "its stdin carries the super-admin key: secret");
+        const script = await settle(step.stdin as pulumi.Output<string>);
+        assert.match(script, /^api='https:\/\/10\.213\.0\.11:6443'$/m);
+        assert.match(script, /^ensure 'k8scp:cluster-admins' [0-9a-f]{64} <<'K8SCP_JSON'$/m);
+        assert.match(script, /"roleRef":\{"apiGroup":"rbac.authorization.k8s.io","kind":"ClusterRole","name":"system:kubelet-api-admin"\}/);
+        assert.equal(rbac.inputs.update, "sudo -n bash -s -- update");
     });
 
     await t.test("masters restart one after another, apiservers after etcd is healthy", () => {
@@ -238,6 +277,14 @@ test("graph: shared CAs, per-master services, secrets, rolling order, one-flag d
                 );
                 assert.ok(deps.length > 0, `${n} ${s} was captured`);
             }
+    });
+
+    await t.test("exportCaKey and exportSuperAdminKubeconfig make the CA key and the break-glass kubeconfig outputs, secret", async () => {
+        const d = await build("d", undefined, undefined, { exportCaKey: true, exportSuperAdminKubeconfig: true });
+        assert.ok(d.kubernetesCaKeyPem && (await pulumi.isSecret(d.kubernetesCaKeyPem)));
+        assert.equal(await settle(d.kubernetesCaKeyPem), "PRIVATE-KEY(d-kubernetes-ca-key)");
+        assert.ok(d.superAdminKubeconfig && (await pulumi.isSecret(d.superAdminKubeconfig)));
+        assert.match(await settle(d.superAdminKubeconfig), /user: k8scp-super-admin|name: k8scp-super-admin/);
     });
 
     await t.test("changing one scheduler flag changes only the scheduler resources", async () => {

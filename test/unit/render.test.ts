@@ -1,6 +1,13 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { apiserverFlags, controllerManagerFlags, etcdFlags, renderArgs, schedulerFlags } from "../../components/render/flags";
+import {
+    apiserverFlags,
+    controllerManagerFlags,
+    etcdFlags,
+    renderArgs,
+    schedulerFlags,
+    tlsCipherSuites,
+} from "../../components/render/flags";
 import { renderHaproxyConfig } from "../../components/render/haproxy";
 import { parseKubeconfig, renderKubeconfig } from "../../components/render/kubeconfig";
 import { cidrsOverlap, nthAddress } from "../../components/render/network";
@@ -121,6 +128,8 @@ test("ExecStart words: $ and % escaped for systemd, quoted with escapes when the
         String.raw`"--log-file=$$HOME/%%h \"x\" y"`,
         "--profiling=false",
         "--secure-port=10259",
+        `--tls-cipher-suites=${tlsCipherSuites.join(",")}`,
+        "--tls-min-version=VersionTLS12",
         "--v=3",
     ]);
     assert.equal(quoteExecWord("--a=$x"), "--a=$$x");

@@ -396,6 +396,9 @@ const coverage: Record<string, string[]> = {
     renderArgs: ["n1-etcd.service", "n1-kube-apiserver.service", "n1-kube-controller-manager.service", "n1-kube-scheduler.service"],
     renderAuditPolicy: ["n1-audit-policy.yaml"],
     renderAuthenticationConfig: ["n1-authentication-config.yaml"],
+    renderAdmissionConfig: ["n1-admission-config.yaml"],
+    // Carries the super-admin's key (a placeholder here): a secret stdin.
+    renderRbacBootstrapScript: ["rbac-bootstrap.sh"],
     // Secret files: inside the files scripts, base64 (of the placeholders here).
     renderEncryptionConfig: ["n1-apiserver-files.sh"],
     renderKubeconfig: ["n1-controller-manager-files.sh", "n1-scheduler-files.sh"],

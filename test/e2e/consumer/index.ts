@@ -1,6 +1,7 @@
 // Another Pulumi program using the package, as its README shows: through a StackReference to a control-plane
-// stack's outputs (CA certificate plain, CA key secret) it issues a client certificate and a kubeconfig for a
-// user. Config: controlPlaneStack (e.g. organization/k8scp/dev), user, group.
+// stack's outputs (CA certificate plain, CA key secret; that stack sets k8scp:exportCaKey, the key is no output
+// otherwise) it issues a client certificate and a kubeconfig for a user. Config: controlPlaneStack (e.g.
+// organization/k8scp/dev), user, group.
 import * as pulumi from "@pulumi/pulumi";
 import { ClientCert, Kubeconfig } from "pulumi-k8s-control-plane";
 
