@@ -1,7 +1,7 @@
 // checkConfig: the one check of a raw config: the schema's field checks and every rule whose fields are valid,
 // all problems in one run, ordered by config key. Pure.
 import { ConfigError, Issue, issueProblems, sortProblems } from "./messages";
-import { secretProblems, securityOverrides, semanticProblems, unguardedOptIns, uploadRules } from "./rules";
+import { goneCredentialWarnings, secretProblems, securityOverrides, semanticProblems, unguardedOptIns, uploadRules } from "./rules";
 import { ClusterConfig, PartialConfig, clusterConfigSchema, isMap, partialOf } from "./schema";
 import { configFromStack, configSecretKeys } from "./stack";
 
@@ -37,7 +37,7 @@ export function checkConfig(raw: unknown, secretKeys: readonly string[] = config
         config: parsed.success && problems.length === 0 ? parsed.data : undefined,
         partial,
         problems: sortProblems(problems),
-        warnings: sortProblems([...security.warnings, ...upload.warnings]),
+        warnings: sortProblems([...security.warnings, ...upload.warnings, ...goneCredentialWarnings(partial)]),
     };
 }
 

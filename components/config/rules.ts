@@ -235,3 +235,20 @@ export function uploadRules(
         );
     return { problems, warnings };
 }
+
+/**
+ * A master marked `gone` leaves its credentials behind: what its disk holds stays valid, since no key or CA is rotated
+ * by removing a master. One warning per gone master, for the preview.
+ */
+export function goneCredentialWarnings(c: PartialConfig): string[] {
+    return (c.masters ?? []).flatMap((m, i) =>
+        m?.gone === true && m.name
+            ? [
+                  `${key("masters", i)}: ${m.name} is marked gone, but its disk, wherever it is, still holds the Kubernetes CA's private key ` +
+                      `(the controller manager signs with it), the service-account signing key, the Secrets encryption key and its own ` +
+                      `certificates and keys (among them an etcd client with full access), all valid until they expire; anyone with that ` +
+                      `disk can act as the cluster. If it may be in other hands, rotate them (README: A gone master's credentials)`,
+              ]
+            : [],
+    );
+}

@@ -355,6 +355,10 @@ test(
                 setMasters([entry(n1), entry(n2), entry(n3, { gone: true }), entry(n4)]);
                 const preview = await pulumi.ok(["preview"], 600_000);
                 assert.match(preview, /n3 is gone: its resources are dropped without contacting 10\.213\.0\.13/);
+                assert.match(
+                    preview,
+                    /k8scp:masters\[2\]: n3 is marked gone, but its disk, wherever it is, still holds the Kubernetes CA.s private key/,
+                );
                 assert.match(preview, /etcd member n3 \(https:\/\/10\.213\.0\.13:2380\) left the config: it is removed through n1/);
                 assert.match(preview, /joining the running etcd cluster with member add, one at a time: n4/);
                 // From this edit on the masters are n1, n2 and n4 (n3 is dead), also for the checks after a failed up.

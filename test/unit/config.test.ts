@@ -791,3 +791,12 @@ test("restore from the bucket: needs the upload target and an object; plain-text
         "a config made in code is not the stack's",
     );
 });
+
+test("a master marked gone: the preview warns that its disk still holds the CA key, the service-account and encryption keys", () => {
+    const masters = base().masters.map((m, i) => (i === 2 ? { ...m, gone: true } : m));
+    const w = checkConfig({ ...base(), masters }).warnings;
+    assert.equal(w.length, 1, w.join("\n"));
+    assert.match(w[0], /^k8scp:masters\[2\]: n3 is marked gone, but its disk, wherever it is, still holds the Kubernetes CA's private key/);
+    assert.match(w[0], /service-account signing key, the Secrets encryption key/);
+    assert.deepEqual(checkConfig(base()).warnings, [], "no warning without a gone master");
+});
