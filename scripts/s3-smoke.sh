@@ -15,6 +15,8 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/env.sh disable=SC1091 # followed with shellcheck -x
 source "$SCRIPT_DIR/env.sh"
+# shellcheck source=scripts/lib/smoke.sh
+source "$SCRIPT_DIR/lib/smoke.sh"
 
 log() { printf '[s3-smoke] %s\n' "$*"; }
 die() {
@@ -22,14 +24,7 @@ die() {
   exit 1
 }
 
-# The binary: $VERSITYGW, else the build for the current sources in the component cache (present even when
-# another checkout's toolchain run has pruned the assembled $K8SCP_TOOLCHAIN_DIR/extra/versitygw/bin).
-vgw="${VERSITYGW:-}"
-if [ -z "$vgw" ]; then
-  vgw="${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}/components/versitygw/$(k8scp_component_hash extra/versitygw)/versitygw"
-  [ -x "$vgw" ] || vgw="$K8SCP_TOOLCHAIN_DIR/extra/versitygw/bin/versitygw"
-fi
-[ -x "$vgw" ] || die "no versitygw binary ($vgw); build it: bash scripts/toolchain.sh versitygw (or set VERSITYGW)"
+vgw="$(smoke_versitygw)"
 command -v curl >/dev/null 2>&1 || die "curl is missing (Debian package curl, 7.75 or newer for --aws-sigv4)"
 curl --help all 2>/dev/null | grep -q -- '--aws-sigv4' || die "this curl has no --aws-sigv4 ($(curl --version | head -n1))"
 
@@ -40,39 +35,19 @@ SIGV4="aws:amz:$REGION:s3"
 work="$(mktemp -d "${TMPDIR:-/tmp}/k8scp-s3-smoke.XXXXXX")"
 pid=""
 cleanup() {
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-    kill "$pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
+  smoke_stop "$pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  log "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  log "FAILED: $*"
-}
 # one_of X A B... : X is one of A B ...
 one_of() {
   local x=$1 w
   shift
   for w in "$@"; do [ "$x" = "$w" ] && return 0; done
   return 1
-}
-# check WHAT CMD... : ok when CMD succeeds.
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
 }
 
 # Random credentials, made here and kept in files only.

@@ -22,6 +22,8 @@ set -euo pipefail
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=scripts/env.sh disable=SC1091 # followed with shellcheck -x
 source "$SCRIPT_DIR/env.sh"
+# shellcheck source=scripts/lib/smoke.sh
+source "$SCRIPT_DIR/lib/smoke.sh"
 
 log() { printf '[s3-state] %s\n' "$*"; }
 die() {
@@ -29,12 +31,7 @@ die() {
   exit 1
 }
 
-vgw="${VERSITYGW:-}"
-if [ -z "$vgw" ]; then
-  vgw="${K8SCP_CACHE:-$HOME/.cache/pulumi-k8s-control-plane}/components/versitygw/$(k8scp_component_hash extra/versitygw)/versitygw"
-  [ -x "$vgw" ] || vgw="$K8SCP_TOOLCHAIN_DIR/extra/versitygw/bin/versitygw"
-fi
-[ -x "$vgw" ] || die "no versitygw binary ($vgw); build it: bash scripts/toolchain.sh versitygw (or set VERSITYGW)"
+vgw="$(smoke_versitygw)"
 command -v pulumi >/dev/null 2>&1 || die "no pulumi on PATH: build the toolchain (bash scripts/toolchain.sh)"
 [ -d "$PULUMI_HOME/plugins" ] || die "no plugins in $PULUMI_HOME: build the toolchain (bash scripts/toolchain.sh)"
 [ -d "$K8SCP_REPO/node_modules/@pulumi/random" ] || die "no node_modules/@pulumi/random: run npm ci"
@@ -69,32 +66,13 @@ kill_session() {
 cleanup() {
   local s
   for s in "${sessions[@]}"; do kill_session "$s"; done
-  if [ -n "$vgw_pid" ] && kill -0 "$vgw_pid" 2>/dev/null; then
-    kill "$vgw_pid" 2>/dev/null || true
-    for _ in $(seq 1 50); do kill -0 "$vgw_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$vgw_pid" 2>/dev/null || true
-    wait "$vgw_pid" 2>/dev/null || true
-  fi
+  smoke_stop "$vgw_pid"
   rm -rf "$work"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-passed=0 failed=0
-ok() {
-  passed=$((passed + 1))
-  log "ok: $*"
-}
-bad() {
-  failed=$((failed + 1))
-  log "FAILED: $*"
-}
-check() {
-  local what=$1
-  shift
-  if "$@"; then ok "$what"; else bad "$what"; fi
-}
 show() { sed 's/^/    | /' "$1" | tail -n "${2:-15}"; }
 
 # pulumi_bg OUT ARGS... : start `pulumi ARGS...` in the background in a session of its own (a background child of a

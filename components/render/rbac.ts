@@ -2,6 +2,7 @@
 // script that creates them through the API server with the break-glass super-admin certificate. Pure.
 import { createHash } from "node:crypto";
 import { identities } from "./pki";
+import { shellQuote } from "./scripts";
 
 export interface GroupBinding {
     /** The ClusterRoleBinding's name. */
@@ -40,7 +41,7 @@ export function clusterRoleBindingJson(b: GroupBinding): { json: string; sum: st
     return { json: JSON.stringify(obj), sum };
 }
 
-const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+const q = shellQuote;
 const b64 = (s: string) =>
     Buffer.from(s, "utf8")
         .toString("base64")

@@ -22,19 +22,9 @@ import { eventRateLimits, renderAdmissionConfig, renderEncryptionConfig } from "
 import { masterServiceSpecs } from "../../components/render/services";
 import { renderServiceScript, unitFileMode } from "../../components/render/scripts";
 import { CisObservation, cisItems, cisProbeScript, evaluateCis, parseCisObservation, strongCipherSuites } from "../lib/cis";
-import { labMasters } from "./fixtures";
+import { labMasterSettings } from "./fixtures";
 
-const members = labMasters();
-const input = {
-    self: members[0],
-    members,
-    serviceCidr: "10.68.0.0/16",
-    clusterCidr: "172.20.0.0/16",
-    nodeCidrMaskSize: 24,
-    clusterDomain: "cluster.local",
-    clusterName: "kubernetes",
-    kubernetesVersion: "1.34.4",
-};
+const input = labMasterSettings();
 const pair = (id: string) => ({ certPem: `CERT ${id}`, privateKeyPem: `KEY ${id}` });
 const specs = () =>
     masterServiceSpecs<string>({

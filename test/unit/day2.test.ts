@@ -25,22 +25,13 @@ import { paths } from "../../components/render/flags";
 import { anonymousPaths, renderAuthenticationConfig, renderEncryptionConfig } from "../../components/render/policy";
 import { renderHostCleanupScript } from "../../components/render/scripts";
 import { masterLayout, renderServiceUnit } from "../../components/render/services";
-import { labMasters } from "./fixtures";
+import { labMasterSettings, labMasters } from "./fixtures";
 
 const members = labMasters();
 const peer = (i: number) => `https://10.213.0.1${i}:2380`;
 const snapshots = { enabled: true, interval: "1h", retention: 3, dir: "/var/lib/etcd-snapshots" };
 /** A master's settings, as MasterNode passes them. */
-const settings = {
-    kubernetesVersion: "1.34.4",
-    self: members[0],
-    members,
-    serviceCidr: "10.68.0.0/16",
-    clusterCidr: "172.20.0.0/16",
-    nodeCidrMaskSize: 24,
-    clusterDomain: "cluster.local",
-    clusterName: "kubernetes",
-};
+const settings = labMasterSettings();
 const bashSyntax = (script: string) => {
     const r = spawnSync("bash", ["-n"], { input: script, encoding: "utf8" });
     assert.equal(r.status, 0, `bash -n: ${r.stderr}\n${script}`);

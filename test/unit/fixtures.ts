@@ -6,6 +6,18 @@ export const labMasters = () => [
     { name: "n3", address: "10.213.0.13" },
 ];
 
+/** The first master's settings, as MasterNode passes them to the renderers. */
+export const labMasterSettings = () => ({
+    kubernetesVersion: "1.34.4",
+    self: labMasters()[0],
+    members: labMasters(),
+    serviceCidr: "10.68.0.0/16",
+    clusterCidr: "172.20.0.0/16",
+    nodeCidrMaskSize: 24,
+    clusterDomain: "cluster.local",
+    clusterName: "kubernetes",
+});
+
 /** A minimal valid raw stack config for the lab. */
 export const labConfig = () => ({
     masters: labMasters(),
