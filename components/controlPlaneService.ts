@@ -63,6 +63,18 @@ export const hashedFileAsset = (localPath: string, hash: string): pulumi.asset.F
     Object.assign(new pulumi.asset.FileAsset(localPath), { hash: Promise.resolve(hash) });
 
 /**
+ * A copy's triggers: the content's hash and the host's identity (address, port and pinned host key). The command
+ * provider's CopyToRemote copies nothing when only its connection changes (upstream's behaviour), so a master
+ * replaced by a new machine (a new host key, or another address) would keep a copy that is not there; with the
+ * identity among the triggers the copy is made again on the new machine.
+ */
+export const copyTriggers = (connection: pulumi.Input<Connection>, sha256: string): pulumi.Input<string>[] => [
+    sha256,
+    // Not secret: address, port and public host key only (the connection as a whole is, for its private key).
+    pulumi.unsecret(pulumi.output(connection).apply((c) => `${c.host}:${c.port ?? 22} ${c.hostKey ?? ""}`)),
+];
+
+/**
  * One systemd service on one host over SSH. Binaries are staged with CopyToRemote (only when their
  * content changes); everything else happens in a single SSH session per change: user, files (keys 0600,
  * owned by the service user), unit, daemon-reload, enable, restart, and a wait for the health endpoint.
@@ -107,7 +119,7 @@ export class ControlPlaneService extends pulumi.ComponentResource {
                         connection: args.connection,
                         source: hashedFileAsset(b.localPath, b.sha256),
                         remotePath: `${paths.staging}/${b.name}`,
-                        triggers: [b.sha256],
+                        triggers: copyTriggers(args.connection, b.sha256),
                     },
                     { parent: this, dependsOn: [...(args.hostReady ? [args.hostReady] : []), ...after], retainOnDelete },
                 ),

@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
-import { Connection, hashedFileAsset } from "./controlPlaneService";
+import { Connection, copyTriggers, hashedFileAsset } from "./controlPlaneService";
 import { renderRestoreScript, renderRestoreStart, renderRestoreVerify, renderResumeScript, restoreSnapshotPath } from "./render/backup";
 import { Member, healthUrls, pkiFile, serviceNames } from "./render/flags";
 import { healthCommand, sudoCommand, sudoScript } from "./render/scripts";
@@ -45,7 +45,12 @@ export class EtcdRestore extends pulumi.ComponentResource {
         const restored = args.masters.map(({ member, connection, after }) => {
             const copy = new command.remote.CopyToRemote(
                 `${name}-${member.name}-snapshot`,
-                { connection, source: hashedFileAsset(args.snapshot.path, sha256), remotePath: restoreSnapshotPath, triggers: [sha256] },
+                {
+                    connection,
+                    source: hashedFileAsset(args.snapshot.path, sha256),
+                    remotePath: restoreSnapshotPath,
+                    triggers: copyTriggers(connection, sha256),
+                },
                 { ...kept, dependsOn: after },
             );
             const stdin = renderRestoreScript({ self: member, members, clusterName: args.clusterName, sha256 });

@@ -2,7 +2,7 @@ import * as path from "node:path";
 import * as pulumi from "@pulumi/pulumi";
 import * as command from "@pulumi/command";
 import { ClientCert, SigningCA } from "./clientCert";
-import { Connection, ControlPlaneService, hashedFileAsset } from "./controlPlaneService";
+import { Connection, ControlPlaneService, copyTriggers, hashedFileAsset } from "./controlPlaneService";
 import { Kubeconfig } from "./kubeconfig";
 import { ObservedService } from "./plan/drift";
 import { ExtraArgs, Member } from "./render/flags";
@@ -305,7 +305,7 @@ export class MasterNode extends pulumi.ComponentResource {
                           connection: args.connection,
                           source: hashedFileAsset(upload.tool.localPath, upload.tool.sha256),
                           remotePath: uploadFiles.staged,
-                          triggers: [upload.tool.sha256],
+                          triggers: copyTriggers(args.connection, upload.tool.sha256),
                       },
                       { ...kept, dependsOn: [prep, ...(lastCopy ? [lastCopy] : [])] },
                   ),

@@ -371,3 +371,18 @@ test("snapshot upload: the tool staged after the host's other copies, the creden
         );
     }
 });
+
+test("a master replaced by a new machine gets its copies again: every copy's triggers hold the host's identity", () => {
+    // CopyToRemote copies nothing on a change of its connection alone (upstream's behaviour): without the identity in
+    // the triggers a new machine at a master's address, or with a new host key, would never get its binaries.
+    const copies = byPrefix("a").filter((r) => r.type === "command:remote:CopyToRemote");
+    assert.ok(copies.length >= 18);
+    for (const c of copies) {
+        const n = /^a-(?:up-)?(n\d)-/.exec(c.name)?.[1];
+        const address = { n1: "10.213.0.11", n2: "10.213.0.12", n3: "10.213.0.13" }[n as "n1" | "n2" | "n3"];
+        const triggers = c.inputs.triggers as string[];
+        assert.equal(triggers.length, 2, `${c.name}: ${JSON.stringify(triggers)}`);
+        assert.match(triggers[0], /^[0-9a-f]{64}$/, `${c.name}: the content's hash`);
+        assert.ok(triggers[1].startsWith(`${address}:22 `), `${c.name}: the host's identity, got ${triggers[1]}`);
+    }
+});
