@@ -15,6 +15,9 @@ source scripts/env.sh
 start=$SECONDS
 k8scp_toolchain_ensure
 if [ "${1:-}" = upgrade ]; then bash scripts/toolchain.sh kubernetes-previous >&2; fi
+# The S3 server: the lab's (test/e2e/bucket.test.ts) and k8scp-backup's Go tests (test/tier/plugin.test.ts) run against
+# it (an extra: about 2-3 min the first time, 3 s after).
+if [ "${1:-}" != upgrade ]; then bash scripts/toolchain.sh versitygw >&2; fi
 echo "[test] toolchain ready in $((SECONDS - start)) s: $K8SCP_TOOLCHAIN_DIR"
 
 # ShellCheck: the unit tests check every script the library renders with it (test/unit/scripts.test.ts) and fail

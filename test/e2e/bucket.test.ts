@@ -254,6 +254,7 @@ test(
                 assert.match((await cluster.kubectl(["get", "configmap", "after-restore"])).stderr, /NotFound/);
                 log(`every master gone to the API answering on new hosts: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
                 editConfig((c) => delete c["k8scp:etcdRestoreFrom"]);
+                await pulumi.ok(["up", "--yes", "--skip-preview"], 600_000);
                 await pulumi.ok(["preview", "--expect-no-changes"], 600_000);
                 for (const m of lab.masters)
                     assert.equal((await lab.sshOk(m.address, "systemctl is-active etcd-snapshot.timer")).trim(), "active");
