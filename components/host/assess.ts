@@ -6,7 +6,7 @@ import * as path from "node:path";
 import { renderSnapshotProbe } from "../plan/snapshot";
 import { SnapshotUpload, renderUploadCredentials } from "../render/backup";
 import { bucketRestorePrefix } from "../config/rules";
-import { backupToolName, fetchRestoreObject, uploadRecipient } from "./bucket";
+import { backupToolName, clearRestoreCache, fetchRestoreObject, uploadRecipient } from "./bucket";
 import { checkConfig, ClusterConfig, ConfigError, configKey, isRsaHostKey } from "../config";
 import { fileSha256 } from "./fileCache";
 import { ObservedService } from "../plan/drift";
@@ -212,6 +212,10 @@ export async function assessHosts(raw: unknown, opts: AssessOptions = {}): Promi
         }
     }
 
+    // Decrypted snapshots stay on this machine only while a restore from the bucket is configured.
+    if (!partial.etcdRestoreFrom?.startsWith(bucketRestorePrefix))
+        for (const f of clearRestoreCache())
+            messages.info.push(`removed the decrypted snapshot ${f} of an earlier restore from the bucket`);
     let etcdRestore: { path: string; sha256: string } | undefined;
     if (partial.etcdRestoreFrom !== undefined && binDir !== undefined && fs.existsSync(path.join(expandHome(binDir), "etcdutl"))) {
         let file: string | undefined = partial.etcdRestoreFrom;

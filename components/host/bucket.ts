@@ -31,6 +31,8 @@ function runTool(tool: string, args: string[], o: { upload?: UploadConfig; stdin
         const child = execFile(tool, args, { encoding: "utf8", timeout: o.timeoutMs, env }, (e, stdout, stderr) =>
             resolve(e ? { err: (stderr.trim() || e.message).split("\n").slice(-3).join("; ") } : { out: stdout.trim() }),
         );
+        // A tool that exits before reading its stdin (an error) closes the pipe: that is its answer, not ours to throw.
+        child.stdin?.on("error", () => undefined);
         child.stdin?.end(o.stdin ?? "");
     });
 }
@@ -67,9 +69,24 @@ export async function uploadRecipient(tool: string, u: UploadConfig): Promise<{ 
     };
 }
 
+/** The directory of decrypted snapshots on this machine (0700): only while a restore from the bucket is configured. */
+export const restoreCacheDir = () =>
+    path.join(process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane"), "restore");
+
+/**
+ * Removes the decrypted snapshots a restore from the bucket left on this machine (each holds every object of the
+ * cluster): called when no restore from the bucket is configured, so they live as long as the key is set.
+ */
+export function clearRestoreCache(dir = restoreCacheDir()): string[] {
+    if (!fs.existsSync(dir)) return [];
+    const removed = fs.readdirSync(dir).filter((f) => f.endsWith(".db") || f.endsWith(".part"));
+    for (const f of removed) fs.rmSync(path.join(dir, f), { force: true });
+    return removed;
+}
+
 /** Where a restore's decrypted snapshot is kept on this machine (0700 directory; one file per object). */
 export function restoreCacheFile(u: UploadConfig, key: string): string {
-    const dir = path.join(process.env.K8SCP_CACHE ?? path.join(os.homedir(), ".cache", "pulumi-k8s-control-plane"), "restore");
+    const dir = restoreCacheDir();
     fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
     fs.chmodSync(dir, 0o700);
     const id = createHash("sha256").update(`${u.endpoint}/${u.bucket}/${key}`).digest("hex").slice(0, 24);
