@@ -112,6 +112,7 @@ export function planMembership(
         );
     }
     problems.push(...renameProblems(observed, current, active, configKeyOf));
+    problems.push(...wipedProblems(observed, current, active, configKeyOf));
     for (const m of removing) {
         const a = active.find((x) => x.name === m.name);
         if (a)
@@ -120,6 +121,31 @@ export function planMembership(
             );
     }
     return { clusterExists, joining, removing, problems };
+}
+
+/**
+ * A master whose host was wiped or replaced while the cluster runs on: the cluster lists it as a started member, but
+ * the host has no etcd data and no record of the control plane. The stack's state says every step of it ran, so a
+ * run would not redeploy it in full (a step whose inputs did not change does not run). Refused, with the way back:
+ * the member removed (gone), then added again as a new one.
+ */
+function wipedProblems(
+    observed: Record<string, ObservedEtcd>,
+    current: { name: string; peerUrl: string; published?: boolean }[],
+    active: Member[],
+    configKeyOf: (name: string) => string,
+): string[] {
+    return active.flatMap((a) => {
+        const o = observed[a.name];
+        if (!o || o.hasData || o.master) return [];
+        if (!current.some((m) => m.name === a.name && m.peerUrl === etcdPeerUrl(a) && m.published === true)) return [];
+        return [
+            `${configKeyOf(a.name)}: ${a.name} (${a.address}) is a started member of the running etcd cluster, but its host has no ` +
+                `trace of the control plane (no etcd data, no ${masterMarker}): it was wiped or replaced. The stack's state says ` +
+                `it is deployed, so a run would not redeploy it in full. Set gone: true on it and pulumi up (its member is ` +
+                `removed through the others), then remove gone: true and pulumi up again: it joins as a new member`,
+        ];
+    });
 }
 
 /**

@@ -414,3 +414,38 @@ test("config: gone masters, snapshots and restore are checked before anything ru
     assert.match(p, /k8scp:etcdSnapshots\.retention: .*must be at least 1/);
     assert.match(p, /k8scp:etcdSnapshots\.dir: .*inside a directory Pulumi manages/);
 });
+
+test("a master wiped or replaced while the cluster runs on is refused, with the way back (gone, then added again)", () => {
+    // n3 is a started member (client URLs published) but its host has no data and no record of the control plane.
+    const started = members.map((m, i) => `${m.name} ${peer(i + 1)} https://10.213.0.1${i + 1}:2379`);
+    const marked = (name: string, hasData: boolean) =>
+        parseEtcdProbe(
+            [`etcd-data ${hasData ? "present" : "absent"}`, `k8scp-master ${name}`, ...started.map((l) => `etcd-member ${l}`)].join("\n"),
+        );
+    const wiped = planMembership({ n1: marked("n1", true), n2: marked("n2", true), n3: probe(false) }, members, key, "k8scp:masters");
+    assert.equal(wiped.problems.length, 1, wiped.problems.join("\n"));
+    assert.match(
+        wiped.problems[0],
+        /^k8scp:masters\[n3\]: n3 \(10\.213\.0\.13\) is a started member of the running etcd cluster, but its host has no trace of the control plane .* Set gone: true on it and pulumi up .* then remove gone: true and pulumi up again/,
+    );
+    // Not for a host that keeps its record (etcd's data lost, the restore's case), nor a member that never started.
+    assert.deepEqual(
+        planMembership({ n1: marked("n1", true), n2: marked("n2", true), n3: marked("n3", false) }, members, key, "k8scp:masters").problems,
+        [],
+    );
+    const unstarted = [...started.slice(0, 2), `n3 ${peer(3)} -`].map((l) => `etcd-member ${l}`);
+    const probed = (lines: string[]) => parseEtcdProbe(lines.join("\n"));
+    assert.deepEqual(
+        planMembership(
+            {
+                n1: probed(["etcd-data present", "k8scp-master n1", ...unstarted]),
+                n2: probed(["etcd-data present", "k8scp-master n2", ...unstarted]),
+                n3: probed(["etcd-data absent", ...unstarted]),
+            },
+            members,
+            key,
+            "k8scp:masters",
+        ).problems,
+        [],
+    );
+});
