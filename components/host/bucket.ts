@@ -8,6 +8,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { ClusterConfig, configKey } from "../config";
 import { bucketRestorePrefix } from "../config/rules";
+import { bucketSettingsLines } from "../render/backup";
 
 /** The upload target as the config gives it (secrets included). */
 export type UploadConfig = NonNullable<ClusterConfig["etcdSnapshots"]["upload"]>;
@@ -39,14 +40,7 @@ function runTool(tool: string, args: string[], o: { upload?: UploadConfig; stdin
 
 /** The tool's settings file for the machine running Pulumi (the local caFile path as is). */
 export const localSettings = (u: UploadConfig, prefix: string) =>
-    [
-        `endpoint=${u.endpoint}`,
-        `bucket=${u.bucket}`,
-        `prefix=${prefix}`,
-        `region=${u.region}`,
-        ...(u.caFile ? [`ca_file=${u.caFile}`] : []),
-        "",
-    ].join("\n");
+    bucketSettingsLines({ endpoint: u.endpoint, bucket: u.bucket, prefix, region: u.region }, u.caFile).join("\n");
 
 /** A private temporary directory with the settings file, removed after `f`. */
 async function withSettings<T>(u: UploadConfig, prefix: string, f: (settings: string) => Promise<T>): Promise<T> {

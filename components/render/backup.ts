@@ -47,17 +47,28 @@ export const uploadCredentialName = "s3-credentials";
 const uploadedRecordName = ".k8scp-uploaded";
 export const uploadedRecord = (dir: string) => `${dir}/${uploadedRecordName}`;
 
-/** k8scp-backup's settings file (key=value); no secret in it. */
+/**
+ * The lines of a k8scp-backup settings file (key=value; no secret in it), on a master or on the machine running
+ * Pulumi: the bucket, the recipient when it encrypts (put), the CA file of an endpoint with a private certificate.
+ */
+export const bucketSettingsLines = (
+    t: { endpoint: string; bucket: string; prefix: string; region: string; recipient?: string },
+    caFile?: string,
+): string[] => [
+    `endpoint=${t.endpoint}`,
+    `bucket=${t.bucket}`,
+    `prefix=${t.prefix}`,
+    `region=${t.region}`,
+    ...(t.recipient ? [`recipient=${t.recipient}`] : []),
+    ...(caFile ? [`ca_file=${caFile}`] : []),
+    "",
+];
+
+/** k8scp-backup's settings file on a master. */
 export function renderUploadSettings(u: SnapshotUpload): string {
     return [
         "# k8scp: where etcd snapshots are uploaded (managed by Pulumi); credentials are in a systemd credential",
-        `endpoint=${u.endpoint}`,
-        `bucket=${u.bucket}`,
-        `prefix=${u.prefix}`,
-        `region=${u.region}`,
-        `recipient=${u.recipient}`,
-        ...(u.caPem ? [`ca_file=${uploadFiles.ca}`] : []),
-        "",
+        ...bucketSettingsLines(u, u.caPem ? uploadFiles.ca : undefined),
     ].join("\n");
 }
 

@@ -6,7 +6,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { snapshotTool, uploadFiles } from "../../components/render/backup";
+import { bucketSettingsLines, snapshotTool, uploadFiles } from "../../components/render/backup";
 import { Cluster, writeAdminFiles } from "../lib/cluster";
 import { labDir, labScript, ok, repo, until } from "../lib/lab";
 import { PulumiCli } from "../lib/pulumi";
@@ -60,9 +60,8 @@ test(
         const prefix = "drill";
         const retention = 2;
         const settings = path.join(tmp, "bucket.conf");
-        fs.writeFileSync(settings, `endpoint=${s3.endpoint}\nbucket=${s3.buckets.snapshots}\nprefix=${prefix}\nregion=${s3.region}\n`, {
-            mode: 0o600,
-        });
+        const target = { endpoint: s3.endpoint, bucket: s3.buckets.snapshots, prefix, region: s3.region };
+        fs.writeFileSync(settings, bucketSettingsLines(target).join("\n"), { mode: 0o600 });
         /** k8scp-backup on this machine (in the controller namespace), with the bucket's credentials in its environment. */
         const bucketTool = async (args: string[]) => {
             const r = await lab.inCtl(backupTool, [args[0], "--settings", settings, ...args.slice(1)], {
